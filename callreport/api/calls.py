@@ -1,0 +1,147 @@
+"""list, masklist, reportCount, detail, summary and ingest."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, StrictInt, StrictStr, field_validator
+
+from callreport import db, errors, filters, queries
+from callreport.auth import check_timezone
+from callreport.context import Ctx
+from callreport.export.columns import record
+from callreport.filters import STRICT, CallFilter
+from callreport.ingest import IngestParams, to_rows
+from callreport.transport import Api
+
+api = Api("/api/v2/callreport")
+TAGS = ["calls"]
+
+
+class ListParams(CallFilter):
+    """Filters plus page, limit and cursor."""
+
+    page: Annotated[StrictInt, Field(ge=1, le=1_000_000)] = 1
+    limit: Annotated[StrictInt, Field(ge=1, le=1000)] = 50
+    cursor: Annotated[StrictStr, Field(max_length=1000)] | None = None
+
+
+class DetailParams(BaseModel):
+    """One call by its callId."""
+
+    model_config = STRICT
+    callId: Annotated[StrictStr, Field(min_length=1, max_length=64)]
+    timezone: Annotated[StrictStr, Field(max_length=64)] | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str | None) -> str | None:
+        return None if v is None else check_timezone(v)
+
+
+GroupBy = Literal["agent", "day", "hour", "status", "direction", "callType", "campaign", "department", "disposition"]
+
+
+class SummaryParams(CallFilter):
+    """Filters plus groupBy."""
+
+    groupBy: GroupBy = "agent"
+
+
+def resolved(ctx: Ctx, f: CallFilter) -> filters.Resolved:
+    """The filter's times fixed in the effective timezone, or 1000."""
+    try:
+        return filters.resolve(f, ctx.principal.account_tz)
+    except ValueError as exc:
+        raise errors.InvalidParameters(f"{exc}.") from None
+
+
+def _page(ctx: Ctx, p: ListParams, masked: bool) -> dict:
+    r = resolved(ctx, p)
+    with ctx.engine.connect() as conn:
+        try:
+            rows, next_cursor = queries.list_page(conn, ctx.principal, r, p.limit, p.page, p.cursor)
+        except ValueError as exc:
+            raise errors.InvalidParameters(f"cursor {exc}.") from None
+    data = [record(row, r.tz, masked) for row in rows]
+    return {"data": data, "page": p.page, "limit": p.limit, "nextCursor": next_cursor}
+
+
+@api.endpoint("list", ListParams, tags=TAGS)
+def list_calls(ctx: Ctx, p: ListParams) -> dict:
+    """A page of calls matching the filters (numbers masked without VIEW_NUMBER)."""
+    return _page(ctx, p, masked=not ctx.principal.sees_numbers)
+
+
+@api.endpoint("masklist", ListParams, tags=TAGS)
+def mask_list(ctx: Ctx, p: ListParams) -> dict:
+    """A page of calls with caller and customer numbers always masked."""
+    return _page(ctx, p, masked=True)
+
+
+@api.endpoint("reportCount", CallFilter, tags=TAGS)
+def report_count(ctx: Ctx, p: CallFilter) -> dict:
+    """How many calls match the filters."""
+    r = resolved(ctx, p)
+    with ctx.engine.connect() as conn:
+        return {"count": queries.count(conn, ctx.principal, r)}
+
+
+@api.endpoint("detail", DetailParams, tags=TAGS)
+def detail(ctx: Ctx, p: DetailParams) -> dict:
+    """One call with its events."""
+    r = resolved(ctx, CallFilter(timezone=p.timezone))
+    with ctx.engine.connect() as conn:
+        row = queries.get_call(conn, ctx.principal, p.callId)
+    if row is None:
+        raise errors.NotExists("Call")
+    return {"data": record(row, r.tz, not ctx.principal.sees_numbers, with_events=True)}
+
+
+def _figures(g: dict) -> dict:
+    calls, answered = g["calls"], g["answered"]
+    return {
+        "calls": calls,
+        "answered": answered,
+        "missed": calls - answered,
+        "totalDuration": g["total_duration"],
+        "totalTalkDuration": g["total_talk"],
+        "avgTalkDuration": round(g["answered_talk"] / answered, 2) if answered else 0,
+        "avgWaitTime": round(g["total_wait"] / calls, 2) if calls else 0,
+        "maxWaitTime": g["max_wait"] or 0,
+    }
+
+
+def totals_of(groups: list[dict]) -> dict:
+    """The groups' raw aggregates added up (max for the longest wait)."""
+    keys = ("calls", "answered", "total_duration", "total_talk", "answered_talk", "total_wait")
+    total = {k: sum(int(g[k] or 0) for g in groups) for k in keys}
+    total["max_wait"] = max((g["max_wait"] or 0 for g in groups), default=0)
+    return total
+
+
+@api.endpoint("summary", SummaryParams, tags=TAGS)
+def summary(ctx: Ctx, p: SummaryParams) -> dict:
+    """Totals per agent, day, hour, status, direction, callType, campaign, department or disposition."""
+    r = resolved(ctx, p)
+    with ctx.engine.connect() as conn:
+        groups = queries.summary(conn, ctx.principal, r, p.groupBy)
+    data = []
+    for g in groups:
+        item = {"key": g["key"]}
+        if p.groupBy == "agent":
+            item["label"] = g["label"]
+        item.update(_figures({k: int(v or 0) if k not in ("key", "label") else v for k, v in g.items()}))
+        data.append(item)
+    return {"data": data, "totals": _figures(totals_of(groups))}
+
+
+@api.endpoint("ingest", IngestParams, permission="INGEST_CALL_LOG", ingest=True, tags=TAGS)
+def ingest(ctx: Ctx, p: IngestParams) -> dict:
+    """Load up to 10,000 call records atomically; an existing callId is replaced."""
+    from zoneinfo import ZoneInfo
+
+    rows = to_rows(ctx.principal.account_id, p.calls, ZoneInfo(ctx.principal.account_tz))
+    with db.writing(ctx.engine) as conn:
+        inserted, updated = queries.upsert(conn, ctx.principal.account_id, rows)
+    return {"inserted": inserted, "updated": updated}

@@ -1,0 +1,174 @@
+"""create_app(settings): engine, storage and worker made in the lifespan; routers; one error shape."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from callreport import __version__, auth, db, errors
+from callreport.context import Ctx
+from callreport.settings import Settings
+from callreport.transport import ContractMiddleware, Endpoint, error_response, json_response
+
+log = logging.getLogger("callreport")
+
+
+def _apis() -> list:
+    from callreport.api import auth as auth_api
+    from callreport.api import calls as calls_api
+
+    apis = [auth_api.api, calls_api.api]
+    try:
+        from callreport.api import exports as exports_api
+
+        apis.append(exports_api.api)
+    except ImportError:  # the export endpoints are optional while being built
+        pass
+    return apis
+
+
+def create_app(settings: Settings, *, engine: Any = None, storage: Any = None, migrate: bool = True) -> FastAPI:
+    """The ASGI app. Engine and storage may be handed in (tests, benchmarks) or made from settings."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = app.state
+        state.engine = engine or db.make_engine(settings.resolved_database_url())
+        if migrate:
+            db.migrate(state.engine)
+        state.storage = storage or _make_storage(settings)
+        worker = _start_worker(app) if settings.embedded_worker else None
+        log.info("callreport %s serving; database %s", __version__, state.engine.url.render_as_string())
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.stop()
+            if engine is None:
+                state.engine.dispose()
+
+    app = FastAPI(
+        title="callreport",
+        version=__version__,
+        description="Call Report API v2: find, count, summarise and export call detail records.",
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.authenticate = lambda creds: _authenticate(app, creds)
+    app.state.context = lambda principal, request_id: Ctx(
+        principal, app.state.engine, settings, app.state.storage, request_id
+    )
+    apis = _apis()
+    for api in apis:
+        app.include_router(api.router)
+    app.add_middleware(ContractMiddleware)
+    _add_handlers(app)
+    app.openapi = lambda: _openapi(app, [ep for api in apis for ep in api.endpoints])
+
+    @app.get("/health", include_in_schema=False)
+    def health() -> Response:
+        try:
+            with app.state.engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+        except Exception:
+            return error_response(errors.DatabaseUnavailable())
+        return json_response({"status": "success", "version": __version__})
+
+    return app
+
+
+def _authenticate(app: FastAPI, creds: dict) -> auth.Principal:
+    with app.state.engine.connect() as conn:
+        return auth.authenticate(conn, creds)
+
+
+def _make_storage(settings: Settings) -> Any:
+    from callreport.storage import from_url
+
+    return from_url(settings.resolved_storage_url(), settings.s3_endpoint_url)
+
+
+def _start_worker(app: FastAPI) -> Any:
+    try:
+        from callreport.worker import Worker
+    except ImportError:
+        return None
+    worker = Worker(app.state.engine, app.state.storage, app.state.settings, name="embedded")
+    worker.start()
+    return worker
+
+
+def _add_handlers(app: FastAPI) -> None:
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        detail = {404: f"No endpoint at {request.url.path}.", 405: f"{request.method} is not allowed here; use POST."}
+        err = errors.InvalidParameters(detail.get(exc.status_code, str(exc.detail)))
+        err.http_status = exc.status_code
+        return error_response(err)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s", request.url.path)
+        return error_response(errors.SomethingWentWrong())
+
+
+CREDENTIALS_SCHEMA = {
+    "ssid": {"type": "string", "description": "Session id from auth/login (not with userId/token)."},
+    "userId": {"type": "string", "description": "User id, with token."},
+    "token": {"type": "string", "description": "API token, with userId."},
+}
+
+
+def _openapi(app: FastAPI, endpoints: list[Endpoint]) -> dict:
+    """OpenAPI with each endpoint's real body schema (bodies are parsed by hand, whatever the type)."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for ep in endpoints:
+        body: dict = {"type": "object", "properties": {}, "additionalProperties": False}
+        if ep.params is not None:
+            model = ep.params.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(model.pop("$defs", {}))
+            body = model
+        if ep.authenticated:
+            body = {**body, "properties": {**CREDENTIALS_SCHEMA, **body.get("properties", {})}}
+        op = schema["paths"][ep.path]["post"]
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+        op["responses"] = {"200": _response_doc(ep)}
+    app.openapi_schema = schema
+    return schema
+
+
+def _response_doc(ep: Endpoint) -> dict:
+    envelope = {
+        "type": "object",
+        "required": ["status"],
+        "properties": {
+            "status": {"type": "string", "enum": ["success", "error"]},
+            "message": {"type": "string"},
+            "code": {"type": "integer"},
+            "detail": {"type": "string"},
+        },
+    }
+    content = {"application/json": {"schema": envelope}}
+    if ep.download:
+        content[ep.download_type] = {"schema": {"type": "string", "format": "binary"}}
+    return {"description": "The envelope (HTTP 200 for every API outcome), or the file.", "content": content}
+
+
+def app_from_env() -> FastAPI:
+    """The app with settings from the environment (uvicorn's factory for `serve --workers N`)."""
+    settings = Settings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    return create_app(settings)

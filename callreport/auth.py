@@ -1,0 +1,215 @@
+"""Accounts, users and credentials: hashing, issuing, checking and revoking secrets."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from callreport import errors
+from callreport.models import accounts, credentials, login_failures, users
+
+PERMISSIONS = ("LIST_CALL_LOG", "VIEW_NUMBER", "INGEST_CALL_LOG", "ADMIN")
+# scrypt at n=2**14 costs ~40 ms and 16 MiB: slow for guessing, cheap enough for logins.
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is asking: their account, permissions and agent limit."""
+
+    account_id: str
+    account_name: str
+    account_tz: str
+    user_id: str
+    permissions: frozenset[str]
+    agents: tuple[str, ...] | None
+
+    @property
+    def sees_numbers(self) -> bool:
+        """Whether full phone numbers may be shown to this user."""
+        return "VIEW_NUMBER" in self.permissions
+
+    @property
+    def is_admin(self) -> bool:
+        """Whether this user manages every export request of the account."""
+        return "ADMIN" in self.permissions
+
+
+def new_id() -> str:
+    """A 24-hex id, as the contract's requestId (and the reference's object ids)."""
+    return secrets.token_hex(12)
+
+
+def hash_secret(secret: str) -> str:
+    """SHA-256 of a high-entropy secret (tokens, ssids): stored instead of the secret."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def hash_password(password: str) -> str:
+    """A salted scrypt hash of a password."""
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, maxmem=1 << 26)
+    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${salt.hex()}${digest.hex()}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    """Whether the password matches the stored hash (constant-time comparison)."""
+    _, n, r, p, salt, digest = stored.split("$")
+    got = hashlib.scrypt(
+        password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p), maxmem=1 << 26
+    )
+    return hmac.compare_digest(got.hex(), digest)
+
+
+# A hash to verify against when the username is unknown, so both answers take as long.
+_DUMMY_HASH = hash_password(secrets.token_hex(8))
+
+
+def check_timezone(name: str) -> str:
+    """The name if it is an IANA timezone, else ValueError."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown timezone {name!r}") from None
+    return name
+
+
+def create_account(conn: Connection, name: str, timezone: str = "UTC") -> str:
+    """A new account; returns its id."""
+    account_id = new_id()
+    conn.execute(
+        accounts.insert().values(
+            id=account_id, name=name, timezone=check_timezone(timezone), created_at=int(time.time())
+        )
+    )
+    return account_id
+
+
+def create_user(
+    conn: Connection,
+    account_id: str,
+    username: str,
+    password: str,
+    permissions: list[str],
+    agents: list[str] | None = None,
+) -> str:
+    """A new user of the account; returns its id."""
+    unknown = set(permissions) - set(PERMISSIONS)
+    if unknown:
+        raise ValueError(f"unknown permission(s): {', '.join(sorted(unknown))}")
+    if conn.execute(sa.select(accounts.c.id).where(accounts.c.id == account_id)).first() is None:
+        raise ValueError(f"no account {account_id}")
+    user_id = new_id()
+    conn.execute(
+        users.insert().values(
+            id=user_id, account_id=account_id, username=username, password_hash=hash_password(password),
+            permissions=",".join(sorted(set(permissions))), agents=agents or None, created_at=int(time.time()),
+        )
+    )
+    return user_id
+
+
+def issue(conn: Connection, user_id: str, kind: str, ttl_seconds: float | None) -> tuple[str, int | None]:
+    """A new session or token for the user: (secret, expires_at epoch or None)."""
+    if conn.execute(sa.select(users.c.id).where(users.c.id == user_id)).first() is None:
+        raise ValueError(f"no user {user_id}")
+    secret = secrets.token_urlsafe(32)
+    now = int(time.time())
+    expires = None if ttl_seconds is None else now + int(ttl_seconds)
+    conn.execute(
+        credentials.insert().values(
+            user_id=user_id, kind=kind, secret_hash=hash_secret(secret), created_at=now, expires_at=expires
+        )
+    )
+    return secret, expires
+
+
+def revoke(conn: Connection, user_id: str, kind: str) -> int:
+    """Revoke every live credential of that kind of the user; returns how many."""
+    result = conn.execute(
+        credentials.update()
+        .where(credentials.c.user_id == user_id, credentials.c.kind == kind, credentials.c.revoked_at.is_(None))
+        .values(revoked_at=int(time.time()))
+    )
+    return result.rowcount
+
+
+def authenticate(conn: Connection, creds: dict[str, str]) -> Principal:
+    """The principal behind an ssid or a userId + token pair, or 1014."""
+    secret = creds.get("ssid") or creds["token"]
+    kind = "session" if "ssid" in creds else "token"
+    now = int(time.time())
+    row = conn.execute(
+        sa.select(
+            credentials.c.secret_hash, credentials.c.user_id, credentials.c.expires_at, credentials.c.revoked_at,
+            users.c.permissions, users.c.agents, accounts.c.id.label("account_id"),
+            accounts.c.name.label("account_name"), accounts.c.timezone,
+        )
+        .join(users, users.c.id == credentials.c.user_id)
+        .join(accounts, accounts.c.id == users.c.account_id)
+        .where(credentials.c.secret_hash == hash_secret(secret), credentials.c.kind == kind)
+    ).first()
+    if row is None or row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= now):
+        raise errors.InvalidToken()
+    if kind == "token" and not hmac.compare_digest(row.user_id.encode(), creds["userId"].encode()):
+        raise errors.InvalidToken()
+    return Principal(
+        account_id=row.account_id, account_name=row.account_name, account_tz=row.timezone,
+        user_id=row.user_id, permissions=frozenset(p for p in row.permissions.split(",") if p),
+        agents=tuple(row.agents) if row.agents else None,
+    )
+
+
+def login(
+    conn: Connection, username: str, password: str, ttl_seconds: int, max_failures: int, window: int
+) -> dict:
+    """Check a username and password and open a session; throttled per username."""
+    now = int(time.time())
+    recent = conn.execute(
+        sa.select(sa.func.count(), sa.func.min(login_failures.c.at)).where(
+            login_failures.c.username == username, login_failures.c.at > now - window
+        )
+    ).one()
+    if recent[0] >= max_failures:
+        wait = max(1, recent[1] + window - now)
+        raise errors.InvalidToken(
+            f"Too many failed logins for this username; try again in {wait} seconds.",
+            message="Invalid username or password",
+        )
+    user = conn.execute(sa.select(users.c.id, users.c.password_hash).where(users.c.username == username)).first()
+    ok = verify_password(password, user.password_hash if user else _DUMMY_HASH) and user is not None
+    if not ok:
+        conn.execute(login_failures.insert().values(username=username, at=now))
+        raise errors.InvalidToken(message="Invalid username or password")
+    conn.execute(login_failures.delete().where(login_failures.c.username == username))
+    ssid, expires = issue(conn, user.id, "session", ttl_seconds)
+    return {"ssid": ssid, "userId": user.id, "expiresAt": expires}
+
+
+def logout(conn: Connection, ssid: str) -> None:
+    """End the session (unknown or dead ssid: 1014)."""
+    result = conn.execute(
+        credentials.update()
+        .where(
+            credentials.c.secret_hash == hash_secret(ssid),
+            credentials.c.kind == "session",
+            credentials.c.revoked_at.is_(None),
+        )
+        .values(revoked_at=int(time.time()))
+    )
+    if result.rowcount == 0:
+        raise errors.InvalidToken()
+
+
+def account_zone(conn: Connection, user_id: str) -> str:
+    """The timezone of the user's account."""
+    return conn.execute(
+        sa.select(accounts.c.timezone).join(users, users.c.account_id == accounts.c.id).where(users.c.id == user_id)
+    ).scalar_one()

@@ -1,0 +1,317 @@
+"""The command line: serve, worker, account, user, token, session, demo, ingest."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from callreport import auth, db, errors, queries
+from callreport.settings import Settings
+from callreport.time_format import account_time
+
+app = typer.Typer(help="callreport: a self-hostable Call Report service.", no_args_is_help=True)
+account_app = typer.Typer(help="Accounts (tenants).", no_args_is_help=True)
+user_app = typer.Typer(help="Users of an account.", no_args_is_help=True)
+token_app = typer.Typer(help="Long-lived API tokens.", no_args_is_help=True)
+session_app = typer.Typer(help="Sessions (ssid).", no_args_is_help=True)
+app.add_typer(account_app, name="account")
+app.add_typer(user_app, name="user")
+app.add_typer(token_app, name="token")
+app.add_typer(session_app, name="session")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object.")]
+err_console = Console(stderr=True)
+
+
+def _engine(settings: Settings):
+    engine = db.make_engine(settings.resolved_database_url())
+    db.migrate(engine)
+    return engine
+
+
+def emit(obj: dict, as_json: bool, text: str | None = None) -> None:
+    """One JSON object with --json, else readable text."""
+    if as_json:
+        sys.stdout.write(orjson.dumps(obj).decode() + "\n")
+    else:
+        typer.echo(text or "\n".join(f"{k}: {v}" for k, v in obj.items()))
+
+
+def fail(message: str, as_json: bool) -> None:
+    """Report an error (as JSON with --json) and exit 1."""
+    if as_json:
+        sys.stdout.write(orjson.dumps({"status": "error", "message": message}).decode() + "\n")
+    else:
+        err_console.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(1)
+
+
+@app.command()
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: Annotated[int, typer.Option(help="API processes (each runs an export worker).")] = 1,
+) -> None:
+    """Run the API with an embedded export worker; creates and migrates the database."""
+    import uvicorn
+
+    settings = Settings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    _engine(settings).dispose()
+    uvicorn.run(
+        "callreport.app:app_from_env", factory=True, host=host, port=port, workers=workers,
+        log_level=settings.log_level.lower(), access_log=False,
+    )
+
+
+@app.command()
+def worker(
+    once: Annotated[bool, typer.Option(help="Run the jobs waiting now, then exit.")] = False,
+) -> None:
+    """Run a standalone export worker (any number, anywhere sharing the database and storage)."""
+    from callreport.app import _make_storage
+    from callreport.worker import Worker
+
+    settings = Settings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    engine = _engine(settings)
+    w = Worker(engine, _make_storage(settings), settings, name=f"worker-{os.getpid()}")
+    w.run_forever(once=once)
+
+
+@account_app.command("create")
+def account_create(name: str, timezone: str = "UTC", json: JsonOpt = False) -> None:
+    """Create an account (tenant)."""
+    try:
+        auth.check_timezone(timezone)
+    except ValueError as exc:
+        fail(str(exc), json)
+    with db.writing(_engine(Settings())) as conn:
+        account_id = auth.create_account(conn, name, timezone)
+    emit({"accountId": account_id}, json)
+
+
+@user_app.command("create")
+def user_create(
+    account: Annotated[str, typer.Option(help="Account id.")],
+    username: Annotated[str, typer.Option()],
+    password: Annotated[str, typer.Option()],
+    permission: Annotated[list[str] | None, typer.Option(help="LIST_CALL_LOG, VIEW_NUMBER, INGEST_CALL_LOG, ADMIN")] = None,
+    agents: Annotated[str | None, typer.Option(help="Limit the user to these agent ids: A,B,C")] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Create a user with permissions, optionally limited to some agents."""
+    agent_list = [a.strip() for a in agents.split(",") if a.strip()] if agents else None
+    try:
+        with db.writing(_engine(Settings())) as conn:
+            user_id = auth.create_user(conn, account, username, password, permission or [], agent_list)
+    except ValueError as exc:
+        fail(str(exc), json)
+    except Exception as exc:  # unique username
+        if "unique" in str(exc).lower():
+            fail(f"username {username!r} is taken", json)
+        raise
+    emit({"userId": user_id}, json)
+
+
+def _issue(user: str, kind: str, ttl: float | None, as_json: bool) -> tuple[str, int | None, str]:
+    try:
+        with db.writing(_engine(Settings())) as conn:
+            secret, expires = auth.issue(conn, user, kind, ttl)
+            tz = auth.account_zone(conn, user)
+    except ValueError as exc:
+        fail(str(exc), as_json)
+    return secret, expires, tz
+
+
+@token_app.command("create")
+def token_create(
+    user: Annotated[str, typer.Option(help="User id.")],
+    expires_days: Annotated[float | None, typer.Option(help="Days until it expires (default never).")] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Create a long-lived API token for a user."""
+    secret, expires, tz = _issue(user, "token", expires_days * 86400 if expires_days else None, json)
+    out = {"userId": user, "token": secret}
+    if expires is not None:
+        out["expiresAt"] = account_time(expires, tz)
+    emit(out, json)
+
+
+@session_app.command("create")
+def session_create(user: Annotated[str, typer.Option(help="User id.")], json: JsonOpt = False) -> None:
+    """Open a session (ssid) for a user."""
+    settings = Settings()
+    secret, expires, tz = _issue(user, "session", settings.session_ttl_seconds, json)
+    emit({"ssid": secret, "expiresAt": account_time(expires, tz)}, json)
+
+
+def _revoke(user: str, kind: str, as_json: bool) -> None:
+    with db.writing(_engine(Settings())) as conn:
+        emit({"revoked": auth.revoke(conn, user, kind)}, as_json)
+
+
+@token_app.command("revoke")
+def token_revoke(user: Annotated[str, typer.Option(help="User id.")], json: JsonOpt = False) -> None:
+    """Revoke every token of a user, at once."""
+    _revoke(user, "token", json)
+
+
+@session_app.command("revoke")
+def session_revoke(user: Annotated[str, typer.Option(help="User id.")], json: JsonOpt = False) -> None:
+    """End every session of a user, at once."""
+    _revoke(user, "session", json)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        console=err_console, transient=False, disable=not err_console.is_terminal and "CALLREPORT_PROGRESS" not in os.environ,
+    )
+
+
+def load_records(engine, account_id: str, records, total: int | None, label: str, batch: int = 5000) -> dict:
+    """Validate and upsert records in atomic batches, with a progress bar; returns the counts."""
+    from zoneinfo import ZoneInfo
+
+    from callreport.ingest import to_rows
+    from callreport.models import accounts
+
+    import sqlalchemy as sa
+
+    with engine.connect() as conn:
+        tz = conn.execute(sa.select(accounts.c.timezone).where(accounts.c.id == account_id)).scalar()
+    if tz is None:
+        raise ValueError(f"no account {account_id}")
+    counts = {"inserted": 0, "updated": 0, "batches": 0}
+    with _progress() as progress:
+        task = progress.add_task(label, total=total)
+        for chunk_start, chunk in _chunks(records, batch):
+            try:
+                rows = to_rows(account_id, chunk, ZoneInfo(tz))
+            except errors.ApiError as exc:
+                raise ValueError(_shift(exc.detail or exc.message, chunk_start)) from None
+            with db.writing(engine) as conn:
+                ins, upd = queries.upsert(conn, account_id, rows)
+            counts["inserted"] += ins
+            counts["updated"] += upd
+            counts["batches"] += 1
+            progress.advance(task, len(chunk))
+    return counts
+
+
+def _chunks(records, size: int):
+    chunk, start, n = [], 0, 0
+    for rec in records:
+        chunk.append(rec)
+        n += 1
+        if len(chunk) == size:
+            yield start, chunk
+            chunk, start = [], n
+    if chunk:
+        yield start, chunk
+
+
+def _shift(detail: str, offset: int) -> str:
+    """Turn a batch-relative `calls[i]` into the file's record number."""
+    import re
+
+    return re.sub(r"^calls\[(\d+)\]", lambda m: f"record {int(m.group(1)) + offset} (line {int(m.group(1)) + offset + 1})", detail)
+
+
+@app.command()
+def ingest(
+    file: Annotated[Path, typer.Argument(help="JSON Lines of call records ('-' for stdin).")],
+    account: Annotated[str, typer.Option(help="Account id.")],
+    batch: Annotated[int, typer.Option(help="Records per atomic batch (1-10000).", min=1, max=10000)] = 5000,
+    json: JsonOpt = False,
+) -> None:
+    """Load call records from JSON Lines, in atomic batches, with a progress bar."""
+    if str(file) != "-" and not file.exists():
+        fail(f"no such file: {file}", json)
+    total = None if str(file) == "-" else _count_lines(file)
+    stream = sys.stdin.buffer if str(file) == "-" else file.open("rb")
+
+    def records():
+        for number, line in enumerate(stream, 1):
+            if line.strip():
+                try:
+                    yield orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    raise ValueError(f"line {number} is not JSON") from None
+
+    try:
+        counts = load_records(_engine(Settings()), account, records(), total, "ingest", batch)
+    except ValueError as exc:
+        fail(str(exc), json)
+    emit(counts, json)
+
+
+def _count_lines(path: Path) -> int:
+    with path.open("rb") as fh:
+        return sum(1 for line in fh if line.strip())
+
+
+@app.command()
+def demo(
+    calls: Annotated[int, typer.Option(help="How many demo calls to make.", min=0)] = 5000,
+    days: Annotated[int, typer.Option(help="Over how many days up to today.", min=1)] = 30,
+    json: JsonOpt = False,
+) -> None:
+    """A demo account, an admin user with every permission and N realistic calls."""
+    from callreport.demo import generate_calls
+
+    settings = Settings()
+    engine = _engine(settings)
+    password = secrets.token_urlsafe(12)
+    with db.writing(engine) as conn:
+        account_id = auth.create_account(conn, "Demo Call Centre", "Asia/Kolkata")
+        username = _free_username(conn, "demo")
+        user_id = auth.create_user(conn, account_id, username, password, list(auth.PERMISSIONS))
+        token, _ = auth.issue(conn, user_id, "token", None)
+        ssid, expires = auth.issue(conn, user_id, "session", settings.session_ttl_seconds)
+    counts = load_records(engine, account_id, generate_calls(calls, days=days, tz="Asia/Kolkata"), calls, "demo calls")
+    out = {
+        "accountId": account_id, "username": username, "password": password, "userId": user_id,
+        "token": token, "ssid": ssid, "calls": counts["inserted"],
+    }
+    emit(out, json, _demo_text(out))
+
+
+def _free_username(conn, base: str) -> str:
+    import sqlalchemy as sa
+
+    from callreport.models import users
+
+    name = base
+    while conn.execute(sa.select(users.c.id).where(users.c.username == name)).first():
+        name = f"{base}-{secrets.token_hex(3)}"
+    return name
+
+
+def _demo_text(out: dict) -> str:
+    body = '{"userId": "%s", "token": "%s", "limit": 5}' % (out["userId"], out["token"])
+    return "\n".join([
+        f"Demo account {out['accountId']} with {out['calls']} calls.",
+        f"  login:    username {out['username']}  password {out['password']}",
+        f"  userId:   {out['userId']}",
+        f"  token:    {out['token']}",
+        f"  ssid:     {out['ssid']}",
+        "Try it (once `callreport serve` runs):",
+        f"  curl -s http://127.0.0.1:8000/api/v2/callreport/list --data-raw '{body}'",
+        "API docs: http://127.0.0.1:8000/docs",
+    ])
+
+
+def main() -> None:
+    """Entry point of the `callreport` command."""
+    app()

@@ -1,0 +1,65 @@
+"""The contract's error envelope and codes; the only place they are spelled."""
+
+from __future__ import annotations
+
+
+class ApiError(Exception):
+    """An outcome the API defines as an error: rendered as the envelope with HTTP 200."""
+
+    code = 1009
+    message = "Something went wrong"
+    http_status = 200
+
+    def __init__(self, detail: str | None = None, *, message: str | None = None, code: int | None = None):
+        super().__init__(detail or message or self.message)
+        self.detail = detail
+        if message is not None:
+            self.message = message
+        if code is not None:
+            self.code = code
+
+    def body(self) -> dict:
+        """The envelope: status, message, code and, when there is one, detail."""
+        out: dict = {"status": "error", "message": self.message, "code": self.code}
+        if self.detail:
+            out["detail"] = self.detail
+        return out
+
+
+class InvalidParameters(ApiError):
+    code, message = 1000, "Invalid parameters"
+
+
+class InvalidParameter(ApiError):
+    """Download endpoints' bad requestId, exactly as the reference spells it."""
+
+    code, message = 1000, "Invalid parameter"
+
+
+class InvalidToken(ApiError):
+    code, message = 1014, "Invalid token"
+
+
+class PermissionDenied(ApiError):
+    code, message = 1015, "Permission denied"
+
+
+class InvalidRequestData(ApiError):
+    code, message = 1047, "Invalid Request Data"
+
+
+class NotExists(ApiError):
+    """1009 with the thing's name: `Call Not Exists`, `Request Not Exists`, `File Not Exists`."""
+
+    code = 1009
+
+    def __init__(self, what: str, detail: str | None = None):
+        super().__init__(detail, message=f"{what} Not Exists")
+
+
+class SomethingWentWrong(ApiError):
+    code, message = 1009, "Something went wrong"
+
+
+class DatabaseUnavailable(ApiError):
+    code, message = 1010, "Error in DB connect"

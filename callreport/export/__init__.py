@@ -1,0 +1,1 @@
+"""Export files: column definitions, writers and the job runner."""

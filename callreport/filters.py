@@ -1,0 +1,264 @@
+"""The contract's filters (§6), typed, and their pure translation to SQL.
+
+`CallFilter` is parsed once per request; `resolve()` fixes its times against the effective
+timezone; `where()`, `order_by()` and `after_cursor()` turn it into SQLAlchemy clauses that
+list, count, summary and exports all share.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
+
+import orjson
+import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, model_validator
+from pydantic import field_validator
+from sqlalchemy.sql.elements import ColumnElement
+
+from callreport.auth import check_timezone
+from callreport.models import calls
+
+MAX_ITEMS = 1000
+Text = Annotated[StrictStr, Field(max_length=1000)]
+TextList = Annotated[list[Text], Field(max_length=MAX_ITEMS)]
+Direction = Literal["inbound", "outbound"]
+Status = Literal["answered", "missed", "busy", "noanswer", "failed", "cancelled"]
+HangupBy = Literal["customer", "agent", "system"]
+SortBy = Literal["startTime", "endTime", "duration", "talkDuration", "waitTime", "agentName", "customerNumber"]
+Scalar = StrictStr | StrictInt | StrictFloat | StrictBool | None
+Op = Literal["eq", "ne", "in", "nin", "contains", "gt", "gte", "lt", "lte", "exists"]
+
+STRICT = ConfigDict(extra="forbid", strict=True)
+DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+LOCAL_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$")
+PHONE_NOISE = re.compile(r"[+\s-]")
+
+
+class AnalysisCondition(BaseModel):
+    """One callAnalysis condition: a field, an operator and a value."""
+
+    model_config = STRICT
+    field: Annotated[StrictStr, Field(min_length=1, max_length=64)]
+    op: Op
+    value: Scalar | Annotated[list[Scalar], Field(max_length=MAX_ITEMS)] = None
+
+    @model_validator(mode="after")
+    def _value_fits_op(self) -> AnalysisCondition:
+        v, op = self.value, self.op
+        if op in ("in", "nin"):
+            ok, want = isinstance(v, list), "a list of values"
+        elif op == "exists":
+            ok, want = isinstance(v, bool), "true or false"
+        elif op in ("gt", "gte", "lt", "lte"):
+            ok, want = isinstance(v, int | float) and not isinstance(v, bool), "a number"
+        elif op == "contains":
+            ok, want = isinstance(v, str), "a string"
+        else:
+            ok, want = not isinstance(v, list), "a string, number, boolean or null"
+        if not ok:
+            raise ValueError(f"value of op {op} must be {want}")
+        return self
+
+
+class CallFilter(BaseModel):
+    """The filter fields of §6, shared by list, count, summary and the exports."""
+
+    model_config = STRICT
+    startDate: Annotated[StrictStr, Field(max_length=64)] | None = None
+    endDate: Annotated[StrictStr, Field(max_length=64)] | None = None
+    timezone: Annotated[StrictStr, Field(max_length=64)] | None = None
+    agentIds: TextList | None = None
+    callTypes: TextList | None = None
+    didNumbers: TextList | None = None
+    campaigns: TextList | None = None
+    departments: TextList | None = None
+    dispositions: TextList | None = None
+    callIds: TextList | None = None
+    directions: Annotated[list[Direction], Field(max_length=MAX_ITEMS)] | None = None
+    statuses: Annotated[list[Status], Field(max_length=MAX_ITEMS)] | None = None
+    hangupBy: Annotated[list[HangupBy], Field(max_length=MAX_ITEMS)] | None = None
+    minDuration: Annotated[StrictInt, Field(ge=0)] | None = None
+    maxDuration: Annotated[StrictInt, Field(ge=0)] | None = None
+    minTalkDuration: Annotated[StrictInt, Field(ge=0)] | None = None
+    maxTalkDuration: Annotated[StrictInt, Field(ge=0)] | None = None
+    customerNumber: Annotated[StrictStr, Field(max_length=64)] | None = None
+    callAnalysis: Annotated[list[AnalysisCondition], Field(max_length=20)] | None = None
+    sortBy: SortBy = "startTime"
+    sortOrder: Literal["asc", "desc"] = "desc"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str | None) -> str | None:
+        return None if v is None else check_timezone(v)
+
+    @field_validator("startDate", "endDate")
+    @classmethod
+    def _date_shape(cls, v: str | None) -> str | None:
+        if v is not None:
+            parse_instant(v, ZoneInfo("UTC"), end_of_day=False)
+        return v
+
+    @field_validator("customerNumber")
+    @classmethod
+    def _digits(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        digits = PHONE_NOISE.sub("", v)
+        if not digits.isascii() or not digits.isdigit():
+            raise ValueError("must be digits, optionally with +, spaces and dashes")
+        return digits
+
+
+def parse_instant(text: str, tz: ZoneInfo, end_of_day: bool) -> int:
+    """A contract date (`YYYY-MM-DD`, `YYYY-MM-DD HH:MM:SS`, ISO 8601) as epoch seconds."""
+    if DATE_ONLY.match(text):
+        try:
+            day = date.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a real date") from None
+        moment = datetime.combine(day, time(23, 59, 59) if end_of_day else time(0), tz)
+        return int(moment.timestamp())
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is not a date: use YYYY-MM-DD, YYYY-MM-DD HH:MM:SS or ISO 8601 with offset"
+        ) from None
+    if moment.tzinfo is None:
+        if not LOCAL_TIME.match(text):
+            raise ValueError(f"{text!r} is not a date: use YYYY-MM-DD HH:MM:SS or ISO 8601 with offset")
+        moment = moment.replace(tzinfo=tz)
+    return int(moment.timestamp() // 1)
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A filter with its times fixed: what a query (or a later export job) runs."""
+
+    filter: CallFilter
+    tz: ZoneInfo
+    start_ts: int | None
+    end_ts: int | None
+
+    @property
+    def timezone(self) -> str:
+        """The effective timezone's IANA name."""
+        return self.tz.key
+
+
+def resolve(f: CallFilter, account_tz: str) -> Resolved:
+    """Fix the filter's times in the effective timezone; start after end is 1000 (ValueError)."""
+    tz = ZoneInfo(f.timezone or account_tz)
+    start = parse_instant(f.startDate, tz, end_of_day=False) if f.startDate else None
+    end = parse_instant(f.endDate, tz, end_of_day=True) if f.endDate else None
+    if start is not None and end is not None and start > end:
+        raise ValueError("startDate is after endDate")
+    return Resolved(f, tz, start, end)
+
+
+# --- predicates -------------------------------------------------------------------------
+
+def in_range(start: int | None, end: int | None) -> list[ColumnElement]:
+    """startDate <= startTime <= endDate."""
+    out = []
+    if start is not None:
+        out.append(calls.c.start_ts >= start)
+    if end is not None:
+        out.append(calls.c.start_ts <= end)
+    return out
+
+
+def number_ends_with(digits: str) -> ColumnElement:
+    """The customer number ends with these digits: a prefix range on the reversed digits."""
+    rev = digits[::-1]
+    return sa.and_(calls.c.customer_rev >= rev, calls.c.customer_rev < rev[:-1] + chr(ord(rev[-1]) + 1))
+
+
+LIST_FIELDS = {
+    "agentIds": calls.c.agent_id, "callTypes": calls.c.call_type, "didNumbers": calls.c.did_number,
+    "campaigns": calls.c.campaign, "departments": calls.c.department, "dispositions": calls.c.disposition,
+    "callIds": calls.c.call_id, "directions": calls.c.direction, "statuses": calls.c.status,
+    "hangupBy": calls.c.hangup_by,
+}
+BOUNDS = {
+    "minDuration": (calls.c.duration, ">="), "maxDuration": (calls.c.duration, "<="),
+    "minTalkDuration": (calls.c.talk_duration, ">="), "maxTalkDuration": (calls.c.talk_duration, "<="),
+}
+
+
+def where(r: Resolved, dialect: str) -> list[ColumnElement]:
+    """Every condition of the filter, ANDed by the caller (account scoping is not here)."""
+    f = r.filter
+    out = in_range(r.start_ts, r.end_ts)
+    for name, column in LIST_FIELDS.items():
+        values = getattr(f, name)
+        if values is not None:
+            out.append(column.in_(sorted(set(values))) if values else sa.false())
+    for name, (column, op) in BOUNDS.items():
+        value = getattr(f, name)
+        if value is not None:
+            out.append(column >= value if op == ">=" else column <= value)
+    if f.customerNumber:
+        out.append(number_ends_with(f.customerNumber))
+    from callreport.analysis import condition  # the JSON dialect details live there
+
+    for cond in f.callAnalysis or ():
+        out.append(condition(cond.field, cond.op, cond.value, dialect))
+    return out
+
+
+# --- ordering and cursors ------------------------------------------------------------------
+
+SORT_COLUMNS = {
+    "startTime": calls.c.start_ts, "endTime": calls.c.end_ts, "duration": calls.c.duration,
+    "talkDuration": calls.c.talk_duration, "waitTime": calls.c.wait_time,
+    "agentName": calls.c.agent_name, "customerNumber": calls.c.customer_number,
+}
+
+
+def order_by(f: CallFilter) -> list[ColumnElement]:
+    """ORDER BY the sort key (nulls last either way), then callId in the same direction."""
+    col = SORT_COLUMNS[f.sortBy]
+    desc = f.sortOrder == "desc"
+    key = col.desc() if desc else col.asc()
+    if col.nullable:
+        # Only nullable keys pay for NULLS LAST: it stops PostgreSQL scanning an index backwards.
+        key = key.nulls_last()
+    return [key, calls.c.call_id.desc() if desc else calls.c.call_id.asc()]
+
+
+def encode_cursor(f: CallFilter, value: Any, call_id: str) -> str:
+    """An opaque cursor for the row after which the next page starts."""
+    raw = orjson.dumps([f.sortBy, f.sortOrder, value, call_id])
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(f: CallFilter, cursor: str) -> tuple[Any, str]:
+    """The (sort value, callId) of a cursor made for the same sort; ValueError otherwise."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        sort_by, order, value, call_id = orjson.loads(raw)
+    except Exception:
+        raise ValueError("is not a cursor this service made") from None
+    if (sort_by, order) != (f.sortBy, f.sortOrder):
+        raise ValueError("was made for another sortBy or sortOrder")
+    if not isinstance(call_id, str) or not (value is None or isinstance(value, int | str)):
+        raise ValueError("is not a cursor this service made")
+    return value, call_id
+
+
+def after_cursor(f: CallFilter, value: Any, call_id: str) -> ColumnElement:
+    """Rows strictly after (value, callId) in the filter's order, nulls last."""
+    col = SORT_COLUMNS[f.sortBy]
+    desc = f.sortOrder == "desc"
+    cid = calls.c.call_id
+    if value is None:
+        return sa.and_(col.is_(None), cid < call_id if desc else cid > call_id)
+    pair = sa.tuple_(col, cid)
+    later = pair < (value, call_id) if desc else pair > (value, call_id)
+    return sa.or_(later, col.is_(None)) if col.nullable else later

@@ -1,0 +1,143 @@
+"""Validating call records (§5) and turning them into rows of the calls table."""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
+from pydantic import TypeAdapter, ValidationError, field_validator
+
+from callreport import errors
+
+STRICT = ConfigDict(extra="forbid", strict=True)
+MAX_BATCH = 10_000
+PHONE = re.compile(r"^\+?[0-9][0-9 \-]*$")
+# Keys become SQLite JSON paths ($."key"): quotes, backslashes and control characters cannot.
+ANALYSIS_KEY = re.compile(r'^[^"\\\x00-\x1f]{1,64}$')
+NON_DIGITS = re.compile(r"[^0-9]")
+
+Phone = Annotated[StrictStr, Field(min_length=1, max_length=32, pattern=PHONE.pattern)]
+Seconds = Annotated[StrictInt, Field(ge=0, le=10_000_000)]
+Name = Annotated[StrictStr, Field(max_length=200)]
+Scalar = Annotated[StrictStr, Field(max_length=10_000)] | StrictInt | StrictFloat | StrictBool | None
+
+
+class Event(BaseModel):
+    """One step of a call's timeline."""
+
+    model_config = STRICT
+    time: Annotated[StrictStr, Field(max_length=64)]
+    type: Annotated[StrictStr, Field(min_length=1, max_length=32)]
+    agentId: Annotated[StrictStr, Field(max_length=64)] | None = None
+    note: Annotated[StrictStr, Field(max_length=1000)] | None = None
+
+
+class CallRecord(BaseModel):
+    """A call detail record as ingest accepts it."""
+
+    model_config = STRICT
+    callId: Annotated[StrictStr, Field(min_length=1, max_length=64)]
+    startTime: Annotated[StrictStr, Field(max_length=64)]
+    endTime: Annotated[StrictStr, Field(max_length=64)]
+    duration: Seconds
+    talkDuration: Seconds = 0
+    holdDuration: Seconds = 0
+    waitTime: Seconds = 0
+    direction: Literal["inbound", "outbound"]
+    callType: Annotated[StrictStr, Field(min_length=1, max_length=32)]
+    status: Literal["answered", "missed", "busy", "noanswer", "failed", "cancelled"]
+    callerNumber: Phone
+    customerNumber: Phone
+    didNumber: Phone
+    agentId: Annotated[StrictStr, Field(min_length=1, max_length=64)] | None = None
+    agentName: Name | None = None
+    campaign: Name | None = None
+    department: Name | None = None
+    disposition: Name | None = None
+    hangupBy: Literal["customer", "agent", "system"] | None = None
+    recordingUrl: Annotated[StrictStr, Field(max_length=2000)] | None = None
+    callAnalysis: Annotated[dict[StrictStr, Scalar], Field(max_length=50)] = Field(default_factory=dict)
+    events: Annotated[list[Event], Field(max_length=500)] = Field(default_factory=list)
+
+    @field_validator("callAnalysis")
+    @classmethod
+    def _keys(cls, v: dict[str, Any]) -> dict[str, Any]:
+        for key in v:
+            if not ANALYSIS_KEY.match(key):
+                raise ValueError(f"key {key[:70]!r} must be 1-64 characters without quotes, backslashes or controls")
+        return v
+
+
+class IngestParams(BaseModel):
+    """The ingest body: 1 to 10,000 call records."""
+
+    model_config = STRICT
+    calls: Annotated[list[Any], Field(min_length=1, max_length=MAX_BATCH)]
+
+
+_records = TypeAdapter(list[CallRecord])
+
+
+def epoch(text: str, tz: ZoneInfo) -> int:
+    """ISO 8601 (naive: in tz) to epoch seconds, fractions dropped."""
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=tz)
+    return int(moment.timestamp() // 1)
+
+
+def to_rows(account_id: str, raw: list[Any], tz: ZoneInfo) -> list[dict]:
+    """Validated rows for the calls table, or 1000 naming the record's index and field."""
+    try:
+        records = _records.validate_python(raw)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        index, *field = err["loc"]
+        where = ".".join(str(p) for p in field) or "record"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "is not a field of a call record"
+        elif err["type"] == "missing":
+            msg = "is required"
+        raise errors.InvalidParameters(f"calls[{index}].{where}: {msg}.") from None
+    now = int(time.time())
+    rows = []
+    for index, rec in enumerate(records):
+        rows.append(_row(account_id, index, rec, tz, now))
+    return rows
+
+
+def _row(account_id: str, index: int, rec: CallRecord, tz: ZoneInfo, now: int) -> dict:
+    def when(field: str, text: str) -> int:
+        try:
+            return epoch(text, tz)
+        except ValueError:
+            raise errors.InvalidParameters(f"calls[{index}].{field}: {text[:64]!r} is not an ISO 8601 time.") from None
+
+    start, end = when("startTime", rec.startTime), when("endTime", rec.endTime)
+    if end < start:
+        raise errors.InvalidParameters(f"calls[{index}].endTime: is before startTime.")
+    if rec.talkDuration > rec.duration:
+        raise errors.InvalidParameters(f"calls[{index}].talkDuration: is longer than duration.")
+    events = []
+    for i, ev in enumerate(rec.events):
+        item = {"time": when(f"events[{i}].time", ev.time), "type": ev.type}
+        if ev.agentId is not None:
+            item["agentId"] = ev.agentId
+        if ev.note is not None:
+            item["note"] = ev.note
+        events.append(item)
+    return {
+        "account_id": account_id, "call_id": rec.callId, "start_ts": start, "end_ts": end,
+        "duration": rec.duration, "talk_duration": rec.talkDuration, "hold_duration": rec.holdDuration,
+        "wait_time": rec.waitTime, "direction": rec.direction, "call_type": rec.callType, "status": rec.status,
+        "caller_number": rec.callerNumber, "customer_number": rec.customerNumber,
+        "customer_rev": NON_DIGITS.sub("", rec.customerNumber)[::-1], "did_number": rec.didNumber,
+        "agent_id": rec.agentId, "agent_name": rec.agentName, "campaign": rec.campaign,
+        "department": rec.department, "disposition": rec.disposition, "hangup_by": rec.hangupBy,
+        "recording_url": rec.recordingUrl, "call_analysis": rec.callAnalysis, "events": events, "updated_at": now,
+    }

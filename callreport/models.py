@@ -1,0 +1,133 @@
+"""The tables: accounts, users, credentials, calls, export requests, login failures.
+
+Times are stored as integer UTC epoch seconds: the contract keeps times to the second,
+and integers compare, index and page the same way on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+metadata = sa.MetaData()
+
+# Strings sort by code point on both databases: SQLite's default BINARY collation does,
+# and on PostgreSQL the "C" collation compares UTF-8 bytes, which is code point order.
+BinaryText = sa.String().with_variant(sa.String(collation="C"), "postgresql")
+JsonDoc = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+Id = sa.String(24)
+Epoch = sa.BigInteger
+
+accounts = sa.Table(
+    "accounts",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("timezone", sa.String(64), nullable=False, server_default="UTC"),
+    sa.Column("created_at", Epoch, nullable=False),
+)
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("account_id", Id, sa.ForeignKey("accounts.id"), nullable=False, index=True),
+    sa.Column("username", sa.String(200), nullable=False, unique=True),
+    sa.Column("password_hash", sa.String(200), nullable=False),
+    sa.Column("permissions", sa.String(200), nullable=False, server_default=""),
+    sa.Column("agents", JsonDoc, nullable=True),
+    sa.Column("created_at", Epoch, nullable=False),
+)
+
+credentials = sa.Table(
+    "credentials",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("user_id", Id, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("kind", sa.String(8), nullable=False),  # "session" | "token"
+    sa.Column("secret_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", Epoch, nullable=False),
+    sa.Column("expires_at", Epoch, nullable=True),
+    sa.Column("revoked_at", Epoch, nullable=True),
+    sa.Index("ix_credentials_user_kind", "user_id", "kind"),
+)
+
+login_failures = sa.Table(
+    "login_failures",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("username", sa.String(200), nullable=False),
+    sa.Column("at", Epoch, nullable=False),
+    sa.Index("ix_login_failures_username_at", "username", "at"),
+)
+
+calls = sa.Table(
+    "calls",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("account_id", Id, nullable=False),
+    sa.Column("call_id", BinaryText, nullable=False),
+    sa.Column("start_ts", Epoch, nullable=False),
+    sa.Column("end_ts", Epoch, nullable=False),
+    sa.Column("duration", sa.Integer, nullable=False),
+    sa.Column("talk_duration", sa.Integer, nullable=False),
+    sa.Column("hold_duration", sa.Integer, nullable=False),
+    sa.Column("wait_time", sa.Integer, nullable=False),
+    sa.Column("direction", sa.String(8), nullable=False),
+    sa.Column("call_type", BinaryText, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("caller_number", sa.String(32), nullable=False),
+    sa.Column("customer_number", BinaryText, nullable=False),
+    # The customer number's digits reversed: "ends with 3210" becomes the prefix "0123",
+    # which a plain b-tree range scan answers on both databases.
+    sa.Column("customer_rev", BinaryText, nullable=False),
+    sa.Column("did_number", BinaryText, nullable=False),
+    sa.Column("agent_id", BinaryText, nullable=True),
+    sa.Column("agent_name", BinaryText, nullable=True),
+    sa.Column("campaign", BinaryText, nullable=True),
+    sa.Column("department", BinaryText, nullable=True),
+    sa.Column("disposition", BinaryText, nullable=True),
+    sa.Column("hangup_by", sa.String(16), nullable=True),
+    sa.Column("recording_url", sa.Text, nullable=True),
+    sa.Column("call_analysis", JsonDoc, nullable=False),
+    sa.Column("events", JsonDoc, nullable=False),
+    sa.Column("updated_at", Epoch, nullable=False),
+    sa.UniqueConstraint("account_id", "call_id", name="uq_calls_account_call"),
+    sa.Index("ix_calls_account_start", "account_id", "start_ts", "call_id"),
+    sa.Index("ix_calls_account_agent_start", "account_id", "agent_id", "start_ts"),
+    sa.Index("ix_calls_account_customer_rev", "account_id", "customer_rev"),
+    sa.Index("ix_calls_account_end", "account_id", "end_ts", "call_id"),
+    sa.Index("ix_calls_account_duration", "account_id", "duration", "call_id"),
+)
+
+export_requests = sa.Table(
+    "export_requests",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("account_id", Id, nullable=False),
+    sa.Column("created_by", Id, nullable=False),
+    sa.Column("format", sa.String(8), nullable=False),  # csv | xlsx | pdf
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("title_set", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("params", JsonDoc, nullable=False),  # resolved filters, sort, columns, timezone
+    sa.Column("state", sa.String(12), nullable=False),
+    sa.Column("progress", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("row_count", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("file_size", sa.BigInteger, nullable=True),
+    sa.Column("sha256", sa.String(64), nullable=True),
+    sa.Column("storage_key", sa.String(200), nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("idempotency_key", sa.String(64), nullable=True),
+    sa.Column("fingerprint", sa.String(64), nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("lease_owner", sa.String(64), nullable=True),
+    sa.Column("lease_expires_at", sa.Float, nullable=True),
+    sa.Column("cancel_requested", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", Epoch, nullable=False),
+    sa.Column("started_at", Epoch, nullable=True),
+    sa.Column("finished_at", Epoch, nullable=True),
+    sa.Column("expires_at", Epoch, nullable=True),
+    sa.Index("ix_exports_account_created", "account_id", "created_at"),
+    sa.Index("ix_exports_state_lease", "state", "lease_expires_at"),
+    sa.Index("ix_exports_idem", "account_id", "created_by", "idempotency_key"),
+)

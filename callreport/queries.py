@@ -1,0 +1,204 @@
+"""All SQL over calls. Every statement is scoped to the principal's account and agents."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
+from sqlalchemy.sql import Select
+
+from callreport import filters
+from callreport.auth import Principal
+from callreport.models import calls
+
+EPOCH_DAY = date(1970, 1, 1)
+
+
+def scoped(stmt: Select, principal: Principal) -> Select:
+    """The statement limited to the principal's account and, when limited, agents."""
+    stmt = stmt.where(calls.c.account_id == principal.account_id)
+    if principal.agents is not None:
+        stmt = stmt.where(calls.c.agent_id.in_(principal.agents))
+    return stmt
+
+
+def matching(principal: Principal, r: filters.Resolved, dialect: str, *cols: Any) -> Select:
+    """SELECT cols FROM calls WHERE scope AND filter."""
+    return scoped(sa.select(*cols), principal).where(*filters.where(r, dialect))
+
+
+def list_page(
+    conn: Connection, principal: Principal, r: filters.Resolved, limit: int, page: int, cursor: str | None
+) -> tuple[Sequence[Row], str | None]:
+    """One page of calls in the filter's order and the cursor of the next page (None at the end)."""
+    stmt = matching(principal, r, conn.dialect.name, calls).order_by(*filters.order_by(r.filter))
+    if cursor:
+        value, call_id = filters.decode_cursor(r.filter, cursor)
+        stmt = stmt.where(filters.after_cursor(r.filter, value, call_id))
+    else:
+        stmt = stmt.offset((page - 1) * limit)
+    rows = conn.execute(stmt.limit(limit + 1)).fetchall()
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    last = rows[-1]
+    sort_col = filters.SORT_COLUMNS[r.filter.sortBy]
+    return rows, filters.encode_cursor(r.filter, getattr(last, sort_col.key), last.call_id)
+
+
+def count(conn: Connection, principal: Principal, r: filters.Resolved) -> int:
+    """How many calls match."""
+    return conn.execute(matching(principal, r, conn.dialect.name, sa.func.count())).scalar_one()
+
+
+def get_call(conn: Connection, principal: Principal, call_id: str) -> Row | None:
+    """One call by its callId, if the principal may see it."""
+    stmt = scoped(sa.select(calls), principal).where(calls.c.call_id == call_id)
+    return conn.execute(stmt).first()
+
+
+def stream(conn: Connection, principal: Principal, r: filters.Resolved, batch: int = 2000) -> Iterator[Row]:
+    """Every matching call in order, from a server-side cursor (memory stays flat)."""
+    stmt = matching(principal, r, conn.dialect.name, calls).order_by(*filters.order_by(r.filter))
+    result = conn.execution_options(stream_results=True, yield_per=batch).execute(stmt)
+    yield from result
+
+
+# --- summary ----------------------------------------------------------------------------------
+
+def offsets(tz: ZoneInfo, lo: int, hi: int) -> list[tuple[int, int]]:
+    """The zone's UTC offsets over [lo, hi]: (from_ts, offset seconds), found day by day."""
+
+    def off(ts: int) -> int:
+        return int(_utc(ts).astimezone(tz).utcoffset().total_seconds())
+
+    out = [(lo, off(lo))]
+    t = lo
+    while t < hi:
+        nxt = min(t + 86400, hi)
+        if off(nxt) != out[-1][1]:
+            a, b = t, nxt  # off(a) is the current offset, off(b) the new one
+            while b - a > 1:
+                mid = (a + b) // 2
+                a, b = (mid, b) if off(mid) == out[-1][1] else (a, mid)
+            out.append((b, off(b)))
+        t = nxt
+    return out
+
+
+def _utc(ts: int) -> datetime:
+    return datetime.fromtimestamp(ts, timezone.utc)
+
+
+def local_seconds(col: Any, tz: ZoneInfo, lo: int, hi: int) -> Any:
+    """SQL for the column's epoch seconds shifted to local wall-clock seconds in tz."""
+    changes = offsets(tz, lo, hi)
+    if len(changes) == 1:
+        return col + changes[0][1]
+    whens = [(col < changes[i + 1][0], changes[i][1]) for i in range(len(changes) - 1)]
+    return col + sa.case(*whens, else_=changes[-1][1])
+
+
+GROUP_COLUMNS = {
+    "status": calls.c.status, "direction": calls.c.direction, "callType": calls.c.call_type,
+    "campaign": calls.c.campaign, "department": calls.c.department, "disposition": calls.c.disposition,
+    "agent": calls.c.agent_id,
+}
+
+
+def _group_key(conn: Connection, principal: Principal, r: filters.Resolved, group_by: str) -> Any:
+    if group_by in GROUP_COLUMNS:
+        return GROUP_COLUMNS[group_by]
+    lo, hi = r.start_ts, r.end_ts
+    if lo is None or hi is None:
+        bounds = conn.execute(
+            matching(principal, r, conn.dialect.name, sa.func.min(calls.c.start_ts), sa.func.max(calls.c.start_ts))
+        ).one()
+        lo = lo if lo is not None else (bounds[0] or 0)
+        hi = hi if hi is not None else (bounds[1] or 0)
+    local = local_seconds(calls.c.start_ts, r.tz, lo, max(lo, hi))
+    return local // 86400 if group_by == "day" else (local % 86400) // 3600
+
+
+def summary(conn: Connection, principal: Principal, r: filters.Resolved, group_by: str) -> list[dict]:
+    """Per-group aggregates: calls, answered, durations and wait times (raw sums, not averages)."""
+    key = _group_key(conn, principal, r, group_by).label("key")
+    answered = calls.c.status == "answered"
+    cols = [
+        key,
+        sa.func.count().label("calls"),
+        sa.func.sum(sa.case((answered, 1), else_=0)).label("answered"),
+        sa.func.sum(calls.c.duration).label("total_duration"),
+        sa.func.sum(calls.c.talk_duration).label("total_talk"),
+        sa.func.sum(sa.case((answered, calls.c.talk_duration), else_=0)).label("answered_talk"),
+        sa.func.sum(calls.c.wait_time).label("total_wait"),
+        sa.func.max(calls.c.wait_time).label("max_wait"),
+    ]
+    if group_by == "agent":
+        cols.append(sa.func.max(calls.c.agent_name).label("label"))
+    stmt = matching(principal, r, conn.dialect.name, *cols).group_by(key)
+    groups = []
+    for row in conn.execute(stmt):
+        item = dict(row._mapping)
+        if group_by == "day":
+            item["key"] = (EPOCH_DAY + timedelta(days=int(item["key"]))).isoformat()
+        elif group_by == "hour":
+            item["key"] = f"{int(item['key']):02d}"
+        groups.append(item)
+    groups.sort(key=lambda g: (g["key"] is None, g["key"] or ""))
+    return groups
+
+
+# --- ingest -------------------------------------------------------------------------------------
+
+UPSERT_CHUNK = 1000
+
+
+def upsert(conn: Connection, account_id: str, rows: list[dict]) -> tuple[int, int]:
+    """Insert or replace calls by callId, in order; returns (inserted, updated) as applied."""
+    last: dict[str, dict] = {}
+    for row in rows:
+        last[row["call_id"]] = row
+    ids = list(last)
+    existing: set[str] = set()
+    for i in range(0, len(ids), UPSERT_CHUNK):
+        chunk = ids[i : i + UPSERT_CHUNK]
+        existing.update(
+            conn.execute(
+                sa.select(calls.c.call_id).where(calls.c.account_id == account_id, calls.c.call_id.in_(chunk))
+            ).scalars()
+        )
+    new = [last[i] for i in ids if i not in existing]
+    old = [last[i] for i in ids if i in existing]
+    if new:
+        # ON CONFLICT: a concurrent batch may insert the same callId first; the later one wins.
+        conn.execute(_insert_or_replace(conn), new)
+    if old:
+        _replace(conn, old)
+    inserted = len(new)
+    return inserted, len(rows) - inserted
+
+
+def _replace(conn: Connection, rows: list[dict]) -> None:
+    fields = [c.name for c in calls.columns if c.name not in ("id", "account_id", "call_id")]
+    stmt = (
+        calls.update()
+        .where(calls.c.account_id == sa.bindparam("b_account_id"), calls.c.call_id == sa.bindparam("b_call_id"))
+        .values({f: sa.bindparam(f) for f in fields})
+    )
+    conn.execute(stmt, [{**r, "b_account_id": r["account_id"], "b_call_id": r["call_id"]} for r in rows])
+
+
+def _insert_or_replace(conn: Connection) -> Any:
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = insert(calls)
+    fields = [c.name for c in calls.columns if c.name not in ("id", "account_id", "call_id")]
+    return stmt.on_conflict_do_update(
+        index_elements=["account_id", "call_id"], set_={f: stmt.excluded[f] for f in fields}
+    )

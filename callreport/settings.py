@@ -1,0 +1,47 @@
+"""Settings, read once from the environment (prefix CALLREPORT_) and passed in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of the service; defaults run locally on SQLite and a folder."""
+
+    model_config = SettingsConfigDict(env_prefix="CALLREPORT_", extra="ignore")
+
+    data_dir: Path = Field(Path("callreport-data"), description="Folder for the SQLite file and exports.")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default an SQLite file in data_dir.")
+    storage_url: str | None = Field(None, description="file:///path or s3://bucket/prefix; default data_dir/exports.")
+    s3_endpoint_url: str | None = Field(None, description="Endpoint of an S3-compatible store (MinIO, moto...).")
+    session_ttl_seconds: int = Field(86400, description="Lifetime of a session (ssid).")
+    export_retention_days: float = Field(7.0, description="How long finished export files are kept.")
+    job_lease_seconds: int = Field(30, description="A job whose worker is silent this long is taken up again.")
+    worker_poll_seconds: float = Field(1.0, description="How often an idle worker looks for jobs.")
+    embedded_worker: bool = Field(True, description="Whether `serve` runs an export worker in-process.")
+    body_limit_bytes: int = Field(1 << 20, description="Largest request body (1 MiB).")
+    ingest_body_limit_bytes: int = Field(32 << 20, description="Largest ingest body (32 MiB).")
+    max_json_depth: int = Field(32, description="Deepest nesting accepted in a request body.")
+    login_max_failures: int = Field(5, description="Failed logins for one username before throttling.")
+    login_window_seconds: int = Field(300, description="Window in which failed logins are counted.")
+    log_level: str = Field("INFO", description="Python logging level.")
+
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to an SQLite file in the data directory."""
+        if self.database_url:
+            url = self.database_url
+            if url.startswith("postgresql://"):
+                url = "postgresql+psycopg://" + url[len("postgresql://") :]
+            elif url.startswith("postgres://"):
+                url = "postgresql+psycopg://" + url[len("postgres://") :]
+            return url
+        return f"sqlite:///{(self.data_dir / 'callreport.db').resolve()}"
+
+    def resolved_storage_url(self) -> str:
+        """The storage URL, defaulting to a folder in the data directory."""
+        if self.storage_url:
+            return self.storage_url
+        return (self.data_dir / "exports").resolve().as_uri()

@@ -1,0 +1,364 @@
+"""Where finished export files live: a local folder or an S3-compatible bucket.
+
+Both implementations share one contract (``Storage``): an object appears only once it is
+complete, reads stream in chunks, a missing object is ``StorageMissing`` and anything
+else that goes wrong is ``StorageError`` with a message that is safe to log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import stat
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any, Protocol
+from urllib.parse import unquote, urlsplit
+
+import boto3
+from boto3.exceptions import S3UploadFailedError
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+CHUNK_SIZE = 1 << 20
+
+
+class StorageMissing(Exception):
+    """The object is not in storage."""
+
+
+class StorageError(Exception):
+    """Storage is unreachable or failed; the message is safe to log."""
+
+
+class Storage(Protocol):
+    """The operations the service needs from a file store."""
+
+    def put_file(self, key: str, path: Path) -> None:
+        """Store the file at path under key; the object becomes visible only complete."""
+
+    def size(self, key: str) -> int:
+        """The object's size in bytes; StorageMissing if absent."""
+
+    def iter_bytes(self, key: str, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+        """Stream the object; StorageMissing (raised by this call) if absent."""
+
+    def delete(self, key: str) -> None:
+        """Remove the object; a missing object is fine."""
+
+    def exists(self, key: str) -> bool:
+        """Whether the object is there."""
+
+    def check(self) -> None:
+        """Raise StorageError when storage cannot be used (health check)."""
+
+
+def check_key(key: str) -> str:
+    """Return key if it is a safe relative name of '/'-separated parts, else raise ValueError."""
+    # Keys come from our own code, but one that climbs out of the root must never reach the disk.
+    if not isinstance(key, str) or not key or key.startswith("/") or "\\" in key or "\x00" in key:
+        raise ValueError(f"unsafe storage key: {key!r}")
+    if any(part in ("", ".", "..") for part in key.split("/")):
+        raise ValueError(f"unsafe storage key: {key!r}")
+    return key
+
+
+def from_url(url: str, s3_endpoint_url: str | None = None) -> Storage:
+    """Build the storage a URL names: file:///path or s3://bucket/prefix."""
+    parts = urlsplit(url)
+    # Messages name the scheme only: a URL may carry things that do not belong in logs.
+    if parts.query or parts.fragment or "@" in parts.netloc:
+        raise ValueError("a storage URL takes no credentials, query or fragment")
+    if parts.scheme == "file":
+        path = unquote(parts.path)
+        if parts.netloc not in ("", "localhost") or not os.path.isabs(path):
+            raise ValueError("a file storage URL must be file:///absolute/path")
+        return LocalStorage(Path(path))
+    if parts.scheme == "s3":
+        if not parts.netloc:
+            raise ValueError("an S3 storage URL must be s3://bucket/prefix")
+        return S3Storage(parts.netloc, unquote(parts.path), s3_endpoint_url or None)
+    raise ValueError(f"unsupported storage URL scheme {parts.scheme!r}; use file:// or s3://")
+
+
+class LocalStorage:
+    """Objects as files under one folder; keys with '/' become subfolders."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def __repr__(self) -> str:
+        return f"LocalStorage({str(self.root)!r})"
+
+    def _path(self, key: str) -> Path:
+        path = self.root / check_key(key)
+        # A symlink inside the root could still point outside it.
+        if not path.resolve().is_relative_to(self.root.resolve()):
+            raise ValueError(f"unsafe storage key: {key!r}")
+        return path
+
+    def put_file(self, key: str, path: Path) -> None:
+        """Copy to a temp file beside the target, fsync, then rename over it."""
+        target = self._path(key)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".", suffix=".part")
+        except OSError as exc:
+            raise StorageError(f"local storage cannot write {key!r}: {_reason(exc)}") from exc
+        try:
+            with os.fdopen(fd, "wb") as out, open(path, "rb") as src:
+                shutil.copyfileobj(src, out, CHUNK_SIZE)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, target)
+        except BaseException as exc:
+            # Whatever stopped the copy, no partial file may stay behind.
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            if isinstance(exc, OSError):
+                raise StorageError(f"local storage cannot write {key!r}: {_reason(exc)}") from exc
+            raise
+        _fsync_dir(target.parent)
+
+    def size(self, key: str) -> int:
+        """The file's size; StorageMissing if there is no such file."""
+        try:
+            info = os.stat(self._path(key))
+        except (FileNotFoundError, NotADirectoryError) as exc:
+            raise StorageMissing(key) from exc
+        except OSError as exc:
+            raise StorageError(f"local storage cannot stat {key!r}: {_reason(exc)}") from exc
+        if not stat.S_ISREG(info.st_mode):
+            raise StorageMissing(key)
+        return info.st_size
+
+    def iter_bytes(self, key: str, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+        """Open the file now (StorageMissing if absent) and return an iterator over its chunks."""
+        try:
+            src = open(self._path(key), "rb")
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
+            raise StorageMissing(key) from exc
+        except OSError as exc:
+            raise StorageError(f"local storage cannot read {key!r}: {_reason(exc)}") from exc
+        return _file_chunks(src, key, chunk_size)
+
+    def delete(self, key: str) -> None:
+        """Remove the file if it is there."""
+        try:
+            os.unlink(self._path(key))
+        except (FileNotFoundError, NotADirectoryError):
+            pass
+        except OSError as exc:
+            raise StorageError(f"local storage cannot delete {key!r}: {_reason(exc)}") from exc
+
+    def exists(self, key: str) -> bool:
+        """Whether a file is stored under key."""
+        return self._path(key).is_file()
+
+    def check(self) -> None:
+        """Make sure the root folder exists and is writable."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=self.root):
+                pass
+        except OSError as exc:
+            raise StorageError(f"local storage folder is not usable: {_reason(exc)}") from exc
+
+
+def _reason(exc: OSError) -> str:
+    # strerror names the problem without the machine's paths.
+    return exc.strerror or type(exc).__name__
+
+
+def _file_chunks(src: IO[bytes], key: str, chunk_size: int) -> Iterator[bytes]:
+    with src:
+        try:
+            while chunk := src.read(chunk_size):
+                yield chunk
+        except OSError as exc:
+            raise StorageError(f"local storage failed reading {key!r}: {_reason(exc)}") from exc
+
+
+def _fsync_dir(folder: Path) -> None:
+    # Makes the rename durable; some filesystems cannot fsync a folder, which is harmless.
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+_MISSING_CODES = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchBucket"})
+_FAILURES = (ClientError, BotoCoreError, S3UploadFailedError, OSError)
+# Above 8 MiB uploads go in parts; S3 shows the object only when the last part is joined.
+_TRANSFER = TransferConfig(multipart_threshold=8 << 20, multipart_chunksize=8 << 20, max_concurrency=4)
+
+
+def _client_error(exc: BaseException) -> ClientError | None:
+    """The ClientError behind exc, looking through boto3's S3UploadFailedError wrapper."""
+    if isinstance(exc, S3UploadFailedError):
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return exc if isinstance(exc, ClientError) else None
+
+
+def _error_code(exc: BaseException) -> str:
+    error = _client_error(exc)
+    return "" if error is None else str(error.response.get("Error", {}).get("Code", ""))
+
+
+def _translate(exc: BaseException, action: str, key: str, missing_ok: bool = True) -> Exception:
+    """The StorageMissing or StorageError that stands for a boto failure."""
+    error = _client_error(exc)
+    if error is not None:
+        if missing_ok and _error_code(error) in _MISSING_CODES:
+            return StorageMissing(key)
+        return StorageError(f"S3 {action} of {key!r} failed: {error}")
+    return StorageError(f"S3 {action} of {key!r} failed: {type(exc).__name__}: {exc}")
+
+
+def _boto_config(endpoint_url: str | None) -> Config:
+    # Bounded: a dead endpoint fails within about 3 x 5 s instead of hanging a request.
+    options: dict[str, Any] = {
+        "connect_timeout": 5,
+        "read_timeout": 60,
+        "retries": {"total_max_attempts": 3, "mode": "standard"},
+        # S3-compatible stores (MinIO, Ceph, moto) may not accept the newer default checksums.
+        "request_checksum_calculation": "when_required",
+        "response_checksum_validation": "when_required",
+    }
+    if endpoint_url:
+        options["s3"] = {"addressing_style": "path"}
+    return Config(**options)
+
+
+class S3Storage:
+    """Objects in an S3 bucket under a key prefix; one thread-safe client, made on first use."""
+
+    def __init__(self, bucket: str, prefix: str = "", endpoint_url: str | None = None) -> None:
+        self.bucket = bucket
+        self.prefix = "/".join(part for part in prefix.split("/") if part)
+        self.endpoint_url = endpoint_url
+        self._lock = threading.Lock()
+        self._s3: Any = None
+        self._bucket_ready = False
+
+    def __repr__(self) -> str:
+        return f"S3Storage({self.bucket!r}, {self.prefix!r}, {self.endpoint_url!r})"
+
+    def _client(self) -> Any:
+        with self._lock:
+            if self._s3 is None:
+                try:
+                    session = boto3.session.Session()
+                    self._s3 = session.client(
+                        "s3", endpoint_url=self.endpoint_url, config=_boto_config(self.endpoint_url)
+                    )
+                except BotoCoreError as exc:
+                    raise StorageError(f"S3 client cannot be created: {exc}") from exc
+            return self._s3
+
+    def _object_key(self, key: str) -> str:
+        check_key(key)
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def _ensure_bucket(self) -> None:
+        """Create the bucket if it is missing (handy on MinIO or moto); once per instance."""
+        if self._bucket_ready:
+            return
+        client = self._client()
+        try:
+            client.head_bucket(Bucket=self.bucket)
+        except _FAILURES as exc:
+            code = _error_code(exc)
+            if code in _MISSING_CODES:
+                self._create_bucket(client)
+            elif code not in ("403", "AccessDenied"):  # may lack ListBucket yet be allowed to write
+                raise _translate(exc, "bucket check", self.bucket, missing_ok=False) from exc
+        self._bucket_ready = True
+
+    def _create_bucket(self, client: Any) -> None:
+        args: dict[str, Any] = {"Bucket": self.bucket}
+        region = client.meta.region_name
+        if region and region not in ("us-east-1", "aws-global"):
+            args["CreateBucketConfiguration"] = {"LocationConstraint": region}
+        try:
+            client.create_bucket(**args)
+        except _FAILURES as exc:
+            if _error_code(exc) not in ("BucketAlreadyOwnedByYou", "AccessDenied", "403"):
+                raise _translate(exc, "bucket creation", self.bucket, missing_ok=False) from exc
+
+    def put_file(self, key: str, path: Path) -> None:
+        """Upload the file (multipart when big); the object appears when the upload completes."""
+        name = self._object_key(key)
+        for attempt in range(2):
+            self._ensure_bucket()
+            try:
+                self._client().upload_file(os.fspath(path), self.bucket, name, Config=_TRANSFER)
+                return
+            except _FAILURES as exc:
+                if attempt == 0 and _error_code(exc) == "NoSuchBucket":
+                    self._bucket_ready = False  # dropped behind our back (an in-memory store restarted)
+                    continue
+                raise _translate(exc, "upload", key, missing_ok=False) from exc
+
+    def size(self, key: str) -> int:
+        """The object's size from HEAD; StorageMissing if absent."""
+        name = self._object_key(key)
+        try:
+            return int(self._client().head_object(Bucket=self.bucket, Key=name)["ContentLength"])
+        except _FAILURES as exc:
+            raise _translate(exc, "size", key) from exc
+
+    def iter_bytes(self, key: str, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+        """Start the GET now (StorageMissing if absent) and return an iterator over its body."""
+        name = self._object_key(key)
+        try:
+            body = self._client().get_object(Bucket=self.bucket, Key=name)["Body"]
+        except _FAILURES as exc:
+            raise _translate(exc, "read", key) from exc
+        return _body_chunks(body, key, chunk_size)
+
+    def delete(self, key: str) -> None:
+        """Delete the object; S3 answers success for a missing key, a missing bucket is fine too."""
+        name = self._object_key(key)
+        try:
+            self._client().delete_object(Bucket=self.bucket, Key=name)
+        except _FAILURES as exc:
+            error = _translate(exc, "delete", key)
+            if not isinstance(error, StorageMissing):
+                raise error from exc
+
+    def exists(self, key: str) -> bool:
+        """Whether the object is there (HEAD)."""
+        try:
+            self.size(key)
+        except StorageMissing:
+            return False
+        return True
+
+    def check(self) -> None:
+        """HEAD the bucket, creating it when missing; StorageError when that fails."""
+        for attempt in range(2):
+            try:
+                self._client().head_bucket(Bucket=self.bucket)
+                return
+            except _FAILURES as exc:
+                if attempt == 0 and _error_code(exc) in _MISSING_CODES:
+                    self._bucket_ready = False
+                    self._ensure_bucket()
+                    continue
+                raise _translate(exc, "bucket check", self.bucket, missing_ok=False) from exc
+
+
+def _body_chunks(body: Any, key: str, chunk_size: int) -> Iterator[bytes]:
+    try:
+        yield from body.iter_chunks(chunk_size)
+    except _FAILURES as exc:
+        raise _translate(exc, "read", key, missing_ok=False) from exc
+    finally:
+        body.close()

@@ -1,0 +1,285 @@
+"""HTTP plumbing: body parsing whatever the Content-Type, the contract's headers, paths, envelopes.
+
+Each endpoint is declared with `Api.endpoint(...)`: its name, its parameter model and the
+permission it needs. The wrapper runs the contract's checks in order (body 1047, credential
+shape 1000, credentials 1014, permission 1015, parameters 1000), then the handler in a thread.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from callreport import errors
+
+log = logging.getLogger("callreport.http")
+
+CORS_HEADERS = {
+    "access-control-allow-methods": "GET, PUT, POST, DELETE, OPTIONS",
+    "access-control-allow-headers": (
+        "session-token, Authorization, Origin, Accept, Content-Type, DNT, Keep-Alive, User-Agent, "
+        "X-Requested-With, If-Modified-Since, Cache-Control, Content-Range, Range"
+    ),
+    "access-control-allow-credentials": "true",
+    "access-control-max-age": "1728000",
+    "strict-transport-security": "max-age=15724800; includeSubDomains",
+}
+CREDENTIAL_FIELDS = ("ssid", "userId", "token")
+
+
+def weak_etag(body: bytes) -> str:
+    """A weak validator of a JSON body: length and SHA-1, as the reference's server sends."""
+    digest = base64.b64encode(hashlib.sha1(body).digest()).decode()[:27]
+    return f'W/"{len(body):x}-{digest}"'
+
+
+def json_response(payload: dict, status_code: int = 200) -> Response:
+    """An orjson-encoded response with its weak ETag."""
+    body = orjson.dumps(payload)
+    return Response(
+        body,
+        status_code=status_code,
+        media_type="application/json; charset=utf-8",
+        headers={"etag": weak_etag(body)},
+    )
+
+
+def error_response(exc: errors.ApiError) -> Response:
+    """The envelope of an API error."""
+    return json_response(exc.body(), exc.http_status)
+
+
+class ContractMiddleware:
+    """Normalises paths (any case, one trailing slash), answers preflights, adds CORS and HSTS."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        if path.lower().startswith("/api/"):
+            path = path.lower()
+            if len(path) > 1 and path.endswith("/"):
+                path = path[:-1]
+            scope = {**scope, "path": path, "raw_path": path.encode()}
+        origin = None
+        for key, value in scope.get("headers", []):
+            if key == b"origin":
+                origin = value.decode("latin-1")
+        cors = [(k.encode(), v.encode()) for k, v in CORS_HEADERS.items()]
+        cors += [(b"access-control-allow-origin", (origin or "*").encode("latin-1")), (b"vary", b"Origin")]
+        if scope["method"] == "OPTIONS":
+            await send({"type": "http.response.start", "status": 204, "headers": cors})
+            await send({"type": "http.response.body", "body": b""})
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                names = {k.lower() for k, _ in message.get("headers", [])}
+                extra = [(k, v) for k, v in cors if k not in names]
+                message = {**message, "headers": list(message.get("headers", [])) + extra}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The raw body, refusing (1047) one over the limit without reading it all."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise errors.InvalidRequestData(f"The request body is larger than the limit of {limit} bytes.")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise errors.InvalidRequestData(f"The request body is larger than the limit of {limit} bytes.")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _depth(value: Any, limit: int) -> bool:
+    """Whether value nests no deeper than limit (iterative: no recursion on hostile input)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return False
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return True
+
+
+def parse_body(raw: bytes, max_depth: int) -> dict:
+    """One JSON object, whatever the Content-Type said, or 1047."""
+    if not raw.strip():
+        raise errors.InvalidRequestData("The request body is empty; send one JSON object.")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise errors.InvalidRequestData(f"The request body is not valid JSON ({exc.msg}).") from None
+    if not isinstance(body, dict):
+        raise errors.InvalidRequestData("The request body must be a JSON object.")
+    if not _depth(body, max_depth):
+        raise errors.InvalidRequestData(f"The request body nests deeper than {max_depth} levels.")
+    return body
+
+
+def credential_shape(body: dict) -> dict[str, str]:
+    """The credentials of a body, checked for shape only (1000)."""
+    given = {k: body.pop(k) for k in CREDENTIAL_FIELDS if k in body}
+    for key, value in given.items():
+        if not isinstance(value, str) or not value or len(value) > 200:
+            raise errors.InvalidParameters(f"{key} must be a non-empty string.")
+    if "ssid" in given and ("userId" in given or "token" in given):
+        raise errors.InvalidParameters("Send either ssid, or userId and token, not both.")
+    if "ssid" not in given and not ("userId" in given and "token" in given):
+        if given:
+            raise errors.InvalidParameters("userId and token must be sent together.")
+        raise errors.InvalidParameters("No credentials: send ssid, or userId and token.")
+    return given
+
+
+def describe_validation(exc: ValidationError) -> str:
+    """One sentence naming the first parameter at fault."""
+    err = exc.errors(include_url=False)[0]
+    loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-"))
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        return f"{loc} is not a known parameter."
+    if kind == "missing":
+        return f"{loc} is required."
+    msg = err["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    return f"{loc}: {msg[0].lower() + msg[1:]}." if loc else f"{msg}."
+
+
+def is_db_unavailable(exc: BaseException) -> bool:
+    """Whether a database error means the database cannot be reached."""
+    if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError):
+        text = str(exc.orig).lower() if getattr(exc, "orig", None) else str(exc).lower()
+        # SQLite's "database is locked" is contention, not an unreachable database.
+        return "locked" not in text
+    return isinstance(exc, sa.exc.TimeoutError)
+
+
+@dataclass
+class Endpoint:
+    """One contract endpoint: where it lives and what it needs."""
+
+    path: str
+    params: type[BaseModel] | None
+    handler: Callable[..., Any]
+    permission: str | None
+    authenticated: bool
+    body_limit: int
+    download: bool
+    summary: str
+    download_type: str = "application/octet-stream"
+
+
+class Api:
+    """Registers endpoints on a router and runs the contract's checks around them."""
+
+    def __init__(self, prefix: str):
+        self.prefix = prefix
+        self.router = APIRouter()
+        self.endpoints: list[Endpoint] = []
+
+    def endpoint(
+        self,
+        name: str,
+        params: type[BaseModel] | None,
+        *,
+        permission: str | None = "LIST_CALL_LOG",
+        authenticated: bool = True,
+        ingest: bool = False,
+        download: bool = False,
+        tags: list[str] | None = None,
+    ) -> Callable:
+        """Decorator: handler(ctx, params) -> dict | Response, run in a worker thread."""
+
+        def register(handler: Callable) -> Callable:
+            ep = Endpoint(
+                f"{self.prefix}/{name.lower()}", params, handler, permission, authenticated,
+                -1 if ingest else 0, download, (handler.__doc__ or name).strip().splitlines()[0],
+            )
+            self.endpoints.append(ep)
+
+            async def route(request: Request) -> Response:
+                return await dispatch(request, ep)
+
+            self.router.add_api_route(
+                ep.path, route, methods=["POST"], summary=ep.summary, name=name, tags=tags,
+                openapi_extra={"x-callreport-endpoint": name},
+            )
+            return handler
+
+        return register
+
+
+async def dispatch(request: Request, ep: Endpoint) -> Response:
+    """Run one endpoint with the contract's checks, mapping every failure to the envelope."""
+    state = request.app.state
+    settings = state.settings
+    request_id = uuid.uuid4().hex[:16]
+    try:
+        limit = settings.ingest_body_limit_bytes if ep.body_limit < 0 else settings.body_limit_bytes
+        body = parse_body(await read_body(request, limit), settings.max_json_depth)
+        principal = None
+        if ep.authenticated:
+            creds = credential_shape(body)
+            principal = await run_in_threadpool(state.authenticate, creds)
+            if ep.permission and ep.permission not in principal.permissions:
+                raise errors.PermissionDenied(f"This endpoint needs the {ep.permission} permission.")
+        params = _validate(ep, body)
+        result = await run_in_threadpool(ep.handler, state.context(principal, request_id), params)
+    except errors.ApiError as exc:
+        if ep.download:
+            exc.detail = None  # download errors are exactly the reference's bodies
+        return error_response(exc)
+    except Exception as exc:  # every other failure becomes 1010 or 1009, logged, never shown
+        if is_db_unavailable(exc):
+            log.warning("request %s %s: database unavailable: %s", request_id, ep.path, exc.__class__.__name__)
+            return error_response(errors.DatabaseUnavailable())
+        log.exception("request %s %s failed", request_id, ep.path)
+        return error_response(errors.SomethingWentWrong())
+    if isinstance(result, Response):
+        return result
+    return json_response({"status": "success", **result})
+
+
+def _validate(ep: Endpoint, body: dict) -> BaseModel | None:
+    if ep.params is None:
+        if body:
+            raise errors.InvalidParameters(f"{next(iter(body))} is not a known parameter.")
+        return None
+    try:
+        return ep.params.model_validate(body)
+    except ValidationError as exc:
+        if ep.download:
+            fields = {str(e["loc"][0]) for e in exc.errors() if e["loc"]}
+            if fields == {"requestId"}:
+                raise errors.InvalidParameter() from None
+            raise errors.InvalidParameters() from None
+        raise errors.InvalidParameters(describe_validation(exc)) from None

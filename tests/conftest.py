@@ -1,0 +1,151 @@
+"""Both backends for every test that asks for `engine`: a fresh SQLite file and a fresh
+PostgreSQL database per test session, each built through the Alembic migrations.
+Tests isolate themselves by making their own accounts: nothing crosses accounts."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from callreport import auth, db
+from callreport.app import create_app
+from callreport.settings import Settings
+
+pytest_plugins = ["tests.fixtures.s3"]
+
+PG_ADMIN_URL = os.environ.get("CALLREPORT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+REQUIRE_PG = os.environ.get("CALLREPORT_REQUIRE_POSTGRES") == "1"
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def _pg_available() -> str | None:
+    try:
+        eng = sa.create_engine(PG_ADMIN_URL, connect_args={"connect_timeout": 3})
+        with eng.connect():
+            pass
+        eng.dispose()
+        return None
+    except Exception as exc:  # report why, then skip or fail
+        return f"PostgreSQL at {PG_ADMIN_URL} is not reachable ({exc.__class__.__name__})"
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session (dropped at the end)."""
+    why = _pg_available()
+    if why:
+        if REQUIRE_PG:
+            pytest.fail(why + "; CI requires it (CALLREPORT_REQUIRE_POSTGRES=1)")
+        pytest.skip(why + ": the PostgreSQL half of the suite is skipped")
+    name = f"callreport_test_{secrets.token_hex(4)}"
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    yield url
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A fresh SQLite file for this test session."""
+    return f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'callreport.db'}"
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """The database kind under test."""
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def database_url(backend: str, request: pytest.FixtureRequest) -> str:
+    """The URL of the session's database of the current backend."""
+    return request.getfixturevalue("pg_url" if backend == "postgresql" else "sqlite_url")
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[sa.Engine]:
+    """A migrated engine on the current backend."""
+    eng = db.make_engine(database_url)
+    db.migrate(eng)
+    yield eng
+    eng.dispose()
+
+
+@dataclass
+class Tenant:
+    """An account with a user, as tests use them."""
+
+    account_id: str
+    user_id: str
+    token: str
+    username: str
+    password: str
+
+    @property
+    def creds(self) -> dict:
+        """The userId + token pair to put in a body."""
+        return {"userId": self.user_id, "token": self.token}
+
+
+def make_tenant(engine: sa.Engine, permissions=auth.PERMISSIONS, timezone: str = "UTC", agents=None,
+                account_id: str | None = None) -> Tenant:
+    """A new account (or a new user in account_id) with a token."""
+    password = secrets.token_hex(8)
+    username = f"u_{secrets.token_hex(6)}"
+    with db.writing(engine) as conn:
+        if account_id is None:
+            account_id = auth.create_account(conn, f"acct {username}", timezone)
+        user_id = auth.create_user(conn, account_id, username, password, list(permissions), agents)
+        token, _ = auth.issue(conn, user_id, "token", None)
+    return Tenant(account_id, user_id, token, username, password)
+
+
+@pytest.fixture
+def tenant(engine: sa.Engine) -> Tenant:
+    """A fresh account with an all-permissions user."""
+    return make_tenant(engine)
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings for in-process apps: no embedded worker unless a test starts one."""
+    return Settings(data_dir=tmp_path_factory.mktemp("data"), embedded_worker=False)
+
+
+@pytest.fixture(scope="session")
+def local_storage(tmp_path_factory: pytest.TempPathFactory):
+    """A local-folder storage for the session."""
+    from callreport.storage import from_url
+
+    return from_url((tmp_path_factory.mktemp("exports")).as_uri())
+
+
+@pytest.fixture(scope="session")
+def client(engine: sa.Engine, settings: Settings, local_storage) -> Iterator[TestClient]:
+    """The app on the current backend, over an in-process HTTP client."""
+    app = create_app(settings, engine=engine, storage=local_storage, migrate=False)
+    with TestClient(app) as c:
+        yield c
+
+
+def call(client: TestClient, name: str, body: dict | None = None, family: str = "callreport", **kw) -> dict:
+    """POST a body to an endpoint and return the decoded JSON."""
+    resp = client.post(f"/api/v2/{family}/{name}", json=body if body is not None else {}, **kw)
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+def project_root() -> Path:
+    """The repository's root folder."""
+    return Path(__file__).resolve().parent.parent
