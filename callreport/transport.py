@@ -215,6 +215,7 @@ class Api:
         authenticated: bool = True,
         ingest: bool = False,
         download: bool = False,
+        media_type: str = "application/octet-stream",
         tags: list[str] | None = None,
     ) -> Callable:
         """Decorator: handler(ctx, params) -> dict | Response, run in a worker thread."""
@@ -222,7 +223,7 @@ class Api:
         def register(handler: Callable) -> Callable:
             ep = Endpoint(
                 f"{self.prefix}/{name.lower()}", params, handler, permission, authenticated,
-                -1 if ingest else 0, download, (handler.__doc__ or name).strip().splitlines()[0],
+                -1 if ingest else 0, download, (handler.__doc__ or name).strip().splitlines()[0], media_type,
             )
             self.endpoints.append(ep)
 

@@ -1,0 +1,198 @@
+"""exportCsv, exportExcel, exportPdf, exportList, exportStatus, changeTitle, exportCancel, downloads."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import BaseModel, Field, StrictInt, StrictStr, field_validator
+from sqlalchemy.engine import Row
+
+from callreport import db, errors, jobs
+from callreport.api.calls import resolved
+from callreport.auth import new_id
+from callreport.context import Ctx
+from callreport.export.columns import resolve_columns
+from callreport.export.words import default_title, filters_in_words
+from callreport.filters import STRICT, CallFilter
+from callreport.time_format import account_time
+from callreport.transport import Api
+
+api = Api("/api/v2/callreport")
+TAGS = ["exports"]
+REQUEST_ID = re.compile(r"^[0-9a-f]{24}$")
+IDEMPOTENCY_WINDOW = 24 * 3600
+MEDIA = {
+    "pdf": "application/pdf",
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+Title = Annotated[StrictStr, Field(min_length=1, max_length=200)]
+
+
+class ExportParams(CallFilter):
+    """Filters plus title, columns and idempotencyKey."""
+
+    title: Title | None = None
+    columns: Annotated[list[Annotated[StrictStr, Field(max_length=100)]], Field(min_length=1, max_length=100)] | None = None
+    idempotencyKey: Annotated[StrictStr, Field(min_length=1, max_length=64)] | None = None
+
+    @field_validator("columns")
+    @classmethod
+    def _known_columns(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None:
+            try:
+                resolve_columns(v)
+            except KeyError as exc:
+                raise ValueError(f"{exc.args[0]!r} is not a record field or callAnalysis.<key>") from None
+        return v
+
+
+class RequestIdParams(BaseModel):
+    """An export request's id."""
+
+    model_config = STRICT
+    requestId: Annotated[StrictStr, Field(pattern=REQUEST_ID.pattern)]
+
+
+class TitleParams(RequestIdParams):
+    """An export request's id and its new title."""
+
+    title: Title
+
+
+class ListParams(BaseModel):
+    """Paging and filters of exportList."""
+
+    model_config = STRICT
+    page: Annotated[StrictInt, Field(ge=1, le=100_000)] = 1
+    limit: Annotated[StrictInt, Field(ge=1, le=1000)] = 50
+    formats: Annotated[list[Literal["csv", "xlsx", "pdf"]], Field(max_length=3)] | None = None
+    states: Annotated[list[Literal[jobs.STATES]], Field(max_length=6)] | None = None  # type: ignore[valid-type]
+
+
+def _echo(p: ExportParams, r: Any) -> dict:
+    given = p.model_dump(exclude_unset=True, exclude={"title", "columns", "idempotencyKey"})
+    given = {k: v for k, v in given.items() if v is not None}
+    for name, ts in (("startDate", r.start_ts), ("endDate", r.end_ts)):
+        if ts is not None:
+            given[name] = account_time(ts, r.tz)
+    given["timezone"] = r.timezone
+    return given
+
+
+def _create(ctx: Ctx, p: ExportParams, fmt: str) -> dict:
+    r = resolved(ctx, p)
+    pr = ctx.principal
+    columns = [c.name for c in resolve_columns(p.columns)]
+    echo = _echo(p, r)
+    fingerprint = hashlib.sha256(
+        orjson.dumps([fmt, echo, columns, p.title], option=orjson.OPT_SORT_KEYS)
+    ).hexdigest()
+    params = {
+        "filter": p.model_dump(exclude={"title", "columns", "idempotencyKey", "startDate", "endDate"}),
+        "echo": echo, "columns": columns, "timezone": r.timezone, "start_ts": r.start_ts, "end_ts": r.end_ts,
+        "agents": list(pr.agents) if pr.agents is not None else None, "masked": not pr.sees_numbers,
+        "filters_text": filters_in_words(echo, r),
+    }
+    with db.writing(ctx.engine) as conn:
+        if p.idempotencyKey:
+            prior = jobs.find_idempotent(conn, pr, p.idempotencyKey, int(time.time()) - IDEMPOTENCY_WINDOW)
+            if prior is not None:
+                if prior.fingerprint != fingerprint:
+                    raise errors.InvalidParameters(
+                        "idempotencyKey was already used with different parameters."
+                    )
+                return {"requestId": prior.id, "state": _state(prior)}
+        request_id = new_id()
+        jobs.create(conn, {
+            "id": request_id, "account_id": pr.account_id, "created_by": pr.user_id, "format": fmt,
+            "title": p.title or default_title(r), "title_set": p.title is not None, "params": params,
+            "idempotency_key": p.idempotencyKey, "fingerprint": fingerprint,
+        })
+    return {"requestId": request_id, "state": "pending"}
+
+
+@api.endpoint("exportCsv", ExportParams, tags=TAGS)
+def export_csv(ctx: Ctx, p: ExportParams) -> dict:
+    """Start a CSV export of the matching calls; the file is made in the background."""
+    return _create(ctx, p, "csv")
+
+
+@api.endpoint("exportExcel", ExportParams, tags=TAGS)
+def export_excel(ctx: Ctx, p: ExportParams) -> dict:
+    """Start an Excel (.xlsx) export of the matching calls."""
+    return _create(ctx, p, "xlsx")
+
+
+@api.endpoint("exportPdf", ExportParams, tags=TAGS)
+def export_pdf(ctx: Ctx, p: ExportParams) -> dict:
+    """Start a PDF report of the matching calls."""
+    return _create(ctx, p, "pdf")
+
+
+def _state(row: Row) -> str:
+    if row.state == "done" and row.expires_at is not None and row.expires_at <= time.time():
+        return "expired"
+    return row.state
+
+
+def present(row: Row, account_tz: str) -> dict:
+    """An export request as the contract shows it (times in the account's timezone)."""
+    return {
+        "requestId": row.id, "title": row.title, "format": row.format, "state": _state(row),
+        "progress": row.progress, "rowCount": row.row_count, "fileSize": row.file_size, "sha256": row.sha256,
+        "filters": row.params["echo"], "columns": row.params["columns"], "createdBy": row.created_by,
+        **{out: account_time(getattr(row, col), account_tz) for out, col in (
+            ("createdAt", "created_at"), ("startedAt", "started_at"), ("finishedAt", "finished_at"),
+            ("expiresAt", "expires_at"))},
+        "error": row.error,
+    }
+
+
+@api.endpoint("exportList", ListParams, tags=TAGS)
+def export_list(ctx: Ctx, p: ListParams) -> dict:
+    """The export requests this user may see, newest first."""
+    states = list(p.states) if p.states else None
+    with ctx.engine.connect() as conn:
+        rows = jobs.page(conn, ctx.principal, p.formats, states, p.limit, (p.page - 1) * p.limit)
+    return {"data": [present(r, ctx.principal.account_tz) for r in rows], "page": p.page, "limit": p.limit}
+
+
+def _visible(ctx: Ctx, request_id: str) -> Row:
+    with ctx.engine.connect() as conn:
+        row = jobs.get(conn, ctx.principal, request_id)
+    if row is None:
+        raise errors.NotExists("Request")
+    return row
+
+
+@api.endpoint("exportStatus", RequestIdParams, tags=TAGS)
+def export_status(ctx: Ctx, p: RequestIdParams) -> dict:
+    """One export request: its state, progress, row count and file."""
+    return {"data": present(_visible(ctx, p.requestId), ctx.principal.account_tz)}
+
+
+@api.endpoint("changeTitle", TitleParams, tags=TAGS)
+def change_title(ctx: Ctx, p: TitleParams) -> dict:
+    """Rename an export request (the title names the downloaded file)."""
+    _visible(ctx, p.requestId)
+    with db.writing(ctx.engine) as conn:
+        jobs.set_title(conn, p.requestId, p.title)
+    return {"message": "Title updated", "data": present(_visible(ctx, p.requestId), ctx.principal.account_tz)}
+
+
+@api.endpoint("exportCancel", RequestIdParams, tags=TAGS)
+def export_cancel(ctx: Ctx, p: RequestIdParams) -> dict:
+    """Stop a pending or running export; a finished one is left as it is."""
+    _visible(ctx, p.requestId)
+    with db.writing(ctx.engine) as conn:
+        jobs.cancel(conn, p.requestId)
+    return {"data": present(_visible(ctx, p.requestId), ctx.principal.account_tz)}
+
+
+from callreport.api import downloads  # noqa: E402,F401  (registers the download endpoints on `api`)

@@ -1,0 +1,168 @@
+"""run_export(job): the one place that joins query -> writer -> temporary file -> storage."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine, Row
+
+from callreport import filters, jobs, queries
+from callreport.api.calls import totals_of
+from callreport.auth import Principal
+from callreport.export.columns import resolve_columns, row_values
+from callreport.export.meta import ReportMeta
+from callreport.models import accounts
+from callreport.settings import Settings
+from callreport.storage import StorageError
+
+log = logging.getLogger("callreport.export")
+EXTENSIONS = {"csv": "csv", "xlsx": "xlsx", "pdf": "pdf"}
+HEARTBEAT_SECONDS = 1.0
+
+
+class Stopped(Exception):
+    """The job is no longer ours (cancelled or taken over) or the worker is shutting down."""
+
+
+def job_scope(job: Row) -> tuple[Principal, filters.Resolved, bool]:
+    """The creator's scope, the filter as resolved at request time, and whether to mask numbers."""
+    p = job.params
+    principal = Principal(
+        account_id=job.account_id,
+        account_name="",
+        account_tz=p["timezone"],
+        user_id=job.created_by,
+        permissions=frozenset(),
+        agents=tuple(p["agents"]) if p.get("agents") is not None else None,
+    )
+    f = filters.CallFilter.model_validate({**p["filter"], "startDate": None, "endDate": None})
+    r = filters.Resolved(f, ZoneInfo(p["timezone"]), p.get("start_ts"), p.get("end_ts"))
+    return principal, r, bool(p["masked"])
+
+
+def report_meta(conn: sa.Connection, job: Row, principal: Principal, r: filters.Resolved) -> ReportMeta:
+    """Title, filters in words and the summary figures that Excel and PDF show."""
+    by_status = queries.summary(conn, principal, r, "status")
+    totals = totals_of(by_status)
+    per_day = queries.summary(conn, principal, r, "day")
+    by_agent = queries.summary(conn, principal, r, "agent")
+    name = conn.execute(sa.select(accounts.c.name).where(accounts.c.id == job.account_id)).scalar() or ""
+    return ReportMeta(
+        title=job.title,
+        account_name=name,
+        timezone=r.timezone,
+        filters_text=job.params.get("filters_text", []),
+        generated_at=datetime.now(r.tz),
+        totals={
+            "calls": totals["calls"],
+            "answered": totals["answered"],
+            "missed": totals["calls"] - totals["answered"],
+            "talk_seconds": totals["total_talk"],
+        },
+        per_day=[(g["key"], int(g["answered"]), int(g["calls"] - g["answered"])) for g in per_day],
+        by_status=[(g["key"], int(g["calls"])) for g in by_status],
+        by_agent=[
+            (g["key"], g["label"], int(g["calls"]), int(g["answered"]), int(g["answered_talk"]))
+            for g in by_agent
+        ],
+    )
+
+
+def _write(fmt: str, columns, rows, path: Path, meta_fn: Callable[[], ReportMeta], progress) -> int:
+    if fmt == "csv":
+        from callreport.export.csv import write_csv
+
+        with path.open("wb") as out:
+            return write_csv(columns, rows, out, progress)
+    if fmt == "xlsx":
+        from callreport.export.xlsx import write_xlsx
+
+        return write_xlsx(columns, rows, str(path), meta_fn(), progress)
+    from callreport.export.pdf import write_pdf
+
+    return write_pdf(columns, rows, str(path), meta_fn(), progress)
+
+
+def _digest(path: Path) -> tuple[int, str]:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return path.stat().st_size, h.hexdigest()
+
+
+def _reading(engine: Engine) -> sa.Connection:
+    conn = engine.connect()
+    if conn.dialect.name == "postgresql":
+        # One snapshot for the count, the summary and the rows, so they agree.
+        conn = conn.execution_options(isolation_level="REPEATABLE READ")
+    return conn
+
+
+def run_export(
+    engine: Engine,
+    storage,
+    settings: Settings,
+    job: Row,
+    worker: str,
+    stopping: Callable[[], bool] = lambda: False,
+) -> str:
+    """Make the job's file and store it; returns the outcome: done, failed, cancelled or released."""
+    principal, r, masked = job_scope(job)
+    columns = resolve_columns(job.params["columns"])
+    key = f"{job.account_id}/{job.id}-{job.attempts}.{EXTENSIONS[job.format]}"
+    last_beat = [time.monotonic()]
+
+    with tempfile.TemporaryDirectory(prefix="callreport-") as tmp, _reading(engine) as conn, conn.begin():
+        total = queries.count(conn, principal, r)
+
+        def progress(done: int) -> None:
+            if stopping():
+                raise Stopped("worker stopping")
+            if time.monotonic() - last_beat[0] >= HEARTBEAT_SECONDS:
+                last_beat[0] = time.monotonic()
+                pct = min(99, done * 100 // total) if total else 99
+                if not jobs.heartbeat(engine, job.id, worker, settings.job_lease_seconds, pct, done):
+                    raise Stopped("job cancelled or taken over")
+
+        rows = (row_values(columns, row, r.tz, masked) for row in queries.stream(conn, principal, r))
+        path = Path(tmp) / f"export.{EXTENSIONS[job.format]}"
+        count = _write(
+            job.format, columns, rows, path, lambda: report_meta(conn, job, principal, r), progress
+        )
+        size, sha = _digest(path)
+        storage.put_file(key, path)
+    if not jobs.finish(
+        engine,
+        job.id,
+        worker,
+        key=key,
+        size=size,
+        sha256=sha,
+        rows=count,
+        retention_days=settings.export_retention_days,
+    ):
+        storage.delete(key)  # cancelled while uploading: leave no file behind
+        return "cancelled"
+    log.info("export %s done: %s rows, %s bytes", job.id, count, size)
+    return "done"
+
+
+def failure_reason(exc: BaseException) -> str:
+    """Why a job failed, in words safe to show its owner (no paths, no secrets)."""
+    if isinstance(exc, StorageError):
+        return f"storage unavailable: {exc}"
+    if isinstance(exc, sa.exc.DBAPIError):
+        return "database error while reading the calls"
+    if isinstance(exc, OSError):
+        return f"could not write the file ({os.strerror(exc.errno) if exc.errno else exc.__class__.__name__})"
+    return f"internal error ({exc.__class__.__name__}); see the worker's log"

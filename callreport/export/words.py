@@ -1,0 +1,60 @@
+"""Export requests in words: the default title and the filters as a reader would say them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from callreport.filters import Resolved
+
+LABELS = {
+    "agentIds": "Agents", "callTypes": "Call types", "didNumbers": "DID numbers", "campaigns": "Campaigns",
+    "departments": "Departments", "dispositions": "Dispositions", "callIds": "Call ids",
+    "directions": "Directions", "statuses": "Statuses", "hangupBy": "Hung up by",
+    "minDuration": "Duration at least (s)", "maxDuration": "Duration at most (s)",
+    "minTalkDuration": "Talk time at least (s)", "maxTalkDuration": "Talk time at most (s)",
+    "customerNumber": "Customer number ends with", "sortBy": "Sorted by", "sortOrder": "Order",
+}
+OPS = {"eq": "is", "ne": "is not", "in": "is one of", "nin": "is none of", "contains": "contains",
+       "gt": ">", "gte": ">=", "lt": "<", "lte": "<=", "exists": "exists"}
+
+
+def _day(ts: int, r: Resolved) -> str:
+    return datetime.fromtimestamp(ts, r.tz).strftime("%Y-%m-%d")
+
+
+def default_title(r: Resolved) -> str:
+    """`Calls <start> to <end>` in the effective timezone, or what the range leaves open."""
+    if r.start_ts is not None and r.end_ts is not None:
+        return f"Calls {_day(r.start_ts, r)} to {_day(r.end_ts, r)}"
+    if r.start_ts is not None:
+        return f"Calls from {_day(r.start_ts, r)}"
+    if r.end_ts is not None:
+        return f"Calls up to {_day(r.end_ts, r)}"
+    return "All calls"
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, list):
+        return ", ".join(_fmt(v) for v in value)
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def filters_in_words(echo: dict, r: Resolved) -> list[str]:
+    """One line per filter, e.g. `Statuses: answered, missed`."""
+    start = datetime.fromtimestamp(r.start_ts, r.tz).strftime("%Y-%m-%d %H:%M:%S") if r.start_ts is not None else "-"
+    end = datetime.fromtimestamp(r.end_ts, r.tz).strftime("%Y-%m-%d %H:%M:%S") if r.end_ts is not None else "-"
+    lines = [f"Period: {start} to {end} ({r.timezone})"]
+    for key, label in LABELS.items():
+        if key in echo:
+            lines.append(f"{label}: {_fmt(echo[key])}")
+    for cond in echo.get("callAnalysis") or ():
+        value = "" if cond["op"] == "exists" and cond.get("value") else " " + _fmt(cond.get("value"))
+        if cond["op"] == "exists" and not cond.get("value"):
+            lines.append(f"callAnalysis.{cond['field']} is absent")
+        else:
+            lines.append(f"callAnalysis.{cond['field']} {OPS[cond['op']]}{value}")
+    return lines

@@ -1,0 +1,185 @@
+"""Export jobs as rows: create, claim with a lease, heartbeat, finish, fail, cancel, release, expire.
+
+Every transition after the claim is conditional on the worker still holding the lease, so a
+worker that lost its job (cancelled, or taken over after its lease ran out) can never
+overwrite the outcome of another.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine, Row
+
+from callreport import db
+from callreport.auth import Principal
+from callreport.models import export_requests as jobs
+
+STATES = ("pending", "running", "done", "failed", "cancelled", "expired")
+FINAL = ("done", "failed", "cancelled", "expired")
+MAX_ATTEMPTS = 3  # a job that killed its worker this often is failed, not retried forever
+
+
+def visible(principal: Principal) -> list[Any]:
+    """The conditions under which a principal sees an export request."""
+    conds = [jobs.c.account_id == principal.account_id]
+    if not principal.is_admin:
+        conds.append(jobs.c.created_by == principal.user_id)
+    return conds
+
+
+def get(conn: sa.Connection, principal: Principal, request_id: str) -> Row | None:
+    """One request the principal may see."""
+    return conn.execute(sa.select(jobs).where(jobs.c.id == request_id, *visible(principal))).first()
+
+
+def find_idempotent(conn: sa.Connection, principal: Principal, key: str, since: int) -> Row | None:
+    """The user's earliest request with this idempotency key in the window."""
+    return conn.execute(
+        sa.select(jobs)
+        .where(
+            jobs.c.account_id == principal.account_id, jobs.c.created_by == principal.user_id,
+            jobs.c.idempotency_key == key, jobs.c.created_at >= since,
+        )
+        .order_by(jobs.c.created_at, jobs.c.id)
+        .limit(1)
+    ).first()
+
+
+def create(conn: sa.Connection, values: dict) -> None:
+    """Insert a pending request."""
+    conn.execute(jobs.insert().values(state="pending", progress=0, row_count=0, created_at=int(time.time()), **values))
+
+
+def page(conn: sa.Connection, principal: Principal, formats: list[str] | None, states: list[str] | None,
+         limit: int, offset: int) -> list[Row]:
+    """A page of requests the principal sees, newest first."""
+    stmt = sa.select(jobs).where(*visible(principal))
+    if formats:
+        stmt = stmt.where(jobs.c.format.in_(formats))
+    if states:
+        stmt = stmt.where(jobs.c.state.in_(states))
+    stmt = stmt.order_by(jobs.c.created_at.desc(), jobs.c.id.desc()).limit(limit).offset(offset)
+    return list(conn.execute(stmt))
+
+
+def set_title(conn: sa.Connection, request_id: str, title: str) -> None:
+    """Give the request a user-chosen title (it names the downloaded file)."""
+    conn.execute(jobs.update().where(jobs.c.id == request_id).values(title=title, title_set=True))
+
+
+def cancel(conn: sa.Connection, request_id: str) -> None:
+    """Cancel a pending or running request; a finished one is left as it is."""
+    conn.execute(
+        jobs.update()
+        .where(jobs.c.id == request_id, jobs.c.state.in_(("pending", "running")))
+        .values(state="cancelled", finished_at=int(time.time()), lease_owner=None, lease_expires_at=None)
+    )
+
+
+# --- the worker's side -------------------------------------------------------------------
+
+def claim(engine: Engine, worker: str, lease_seconds: float) -> Row | None:
+    """Take the oldest pending job, or a running one whose lease ran out; None if there is none."""
+    now = time.time()
+    claimable = sa.or_(
+        jobs.c.state == "pending",
+        sa.and_(jobs.c.state == "running", jobs.c.lease_expires_at < now),
+    )
+    pick = sa.select(jobs.c.id, jobs.c.attempts).where(claimable).order_by(jobs.c.created_at, jobs.c.id).limit(1)
+    with db.writing(engine) as conn:
+        if db.is_postgres(conn):
+            pick = pick.with_for_update(skip_locked=True)
+        row = conn.execute(pick).first()
+        if row is None:
+            return None
+        if row.attempts >= MAX_ATTEMPTS:
+            conn.execute(
+                jobs.update().where(jobs.c.id == row.id).values(
+                    state="failed", finished_at=int(now), lease_owner=None,
+                    error=f"the job stopped its worker {row.attempts} times; not retried",
+                )
+            )
+            return None
+        conn.execute(
+            jobs.update().where(jobs.c.id == row.id).values(
+                state="running", lease_owner=worker, lease_expires_at=now + lease_seconds,
+                attempts=jobs.c.attempts + 1, started_at=sa.func.coalesce(jobs.c.started_at, int(now)),
+                progress=0, row_count=0,
+            )
+        )
+        return conn.execute(sa.select(jobs).where(jobs.c.id == row.id)).first()
+
+
+def _mine(job_id: str, worker: str) -> list[Any]:
+    return [jobs.c.id == job_id, jobs.c.state == "running", jobs.c.lease_owner == worker]
+
+
+def heartbeat(engine: Engine, job_id: str, worker: str, lease_seconds: float, progress: int, rows: int) -> bool:
+    """Extend the lease and record progress; False when the job is no longer this worker's."""
+    with db.writing(engine) as conn:
+        result = conn.execute(
+            jobs.update().where(*_mine(job_id, worker)).values(
+                lease_expires_at=time.time() + lease_seconds, progress=progress, row_count=rows
+            )
+        )
+    return result.rowcount == 1
+
+
+def finish(engine: Engine, job_id: str, worker: str, *, key: str, size: int, sha256: str, rows: int,
+           retention_days: float) -> bool:
+    """Mark the job done with its file; False when it was cancelled or taken over meanwhile."""
+    now = int(time.time())
+    with db.writing(engine) as conn:
+        result = conn.execute(
+            jobs.update().where(*_mine(job_id, worker)).values(
+                state="done", progress=100, row_count=rows, file_size=size, sha256=sha256, storage_key=key,
+                finished_at=now, expires_at=now + int(retention_days * 86400), lease_owner=None,
+                lease_expires_at=None, error=None,
+            )
+        )
+    return result.rowcount == 1
+
+
+def fail(engine: Engine, job_id: str, worker: str, reason: str) -> bool:
+    """Mark the job failed with the reason; False when it was no longer this worker's."""
+    with db.writing(engine) as conn:
+        result = conn.execute(
+            jobs.update().where(*_mine(job_id, worker)).values(
+                state="failed", error=reason[:1000], finished_at=int(time.time()), lease_owner=None,
+                lease_expires_at=None,
+            )
+        )
+    return result.rowcount == 1
+
+
+def release(engine: Engine, worker: str) -> int:
+    """Hand the worker's running jobs back (pending) so another worker takes them at once."""
+    with db.writing(engine) as conn:
+        result = conn.execute(
+            jobs.update()
+            .where(jobs.c.state == "running", jobs.c.lease_owner == worker)
+            .values(state="pending", lease_owner=None, lease_expires_at=None, progress=0, row_count=0,
+                    attempts=sa.func.max(jobs.c.attempts - 1, 0) if engine.dialect.name == "sqlite"
+                    else sa.func.greatest(jobs.c.attempts - 1, 0))
+        )
+    return result.rowcount
+
+
+def expired(engine: Engine, now: float | None = None, limit: int = 100) -> list[Row]:
+    """Done jobs whose retention has ended."""
+    now = time.time() if now is None else now
+    with engine.connect() as conn:
+        return list(conn.execute(
+            sa.select(jobs.c.id, jobs.c.storage_key)
+            .where(jobs.c.state == "done", jobs.c.expires_at <= now)
+            .limit(limit)
+        ))
+
+
+def mark_expired(engine: Engine, job_id: str) -> None:
+    """Record that a done job's file was deleted at the end of its retention."""
+    with db.writing(engine) as conn:
+        conn.execute(jobs.update().where(jobs.c.id == job_id, jobs.c.state == "done").values(state="expired"))

@@ -1,0 +1,113 @@
+"""The export worker: claim a job, run it, record the outcome; sweep expired files when idle."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from callreport import jobs
+from callreport.export.run import Stopped, failure_reason, run_export
+from callreport.settings import Settings
+from callreport.storage import StorageMissing
+from callreport.transport import is_db_unavailable
+
+log = logging.getLogger("callreport.worker")
+SWEEP_SECONDS = 60.0
+
+
+class Worker:
+    """One export worker; `start()` runs it in a thread, `run_forever()` in the caller's."""
+
+    def __init__(self, engine: Engine, storage: Any, settings: Settings, name: str = "worker"):
+        self.engine = engine
+        self.storage = storage
+        self.settings = settings
+        # Unique across machines and restarts: the lease names its holder.
+        self.name = f"{name}@{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_sweep = 0.0
+
+    def start(self) -> None:
+        """Run the loop in a daemon thread (the embedded worker of `serve`)."""
+        self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop after handing back any running job, so another worker takes it at once."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._release()
+
+    def run_forever(self, once: bool = False) -> None:
+        """Run in this thread until SIGTERM/SIGINT (or, with once, until no job is waiting)."""
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self._stop.set())
+        log.info("worker %s started", self.name)
+        try:
+            self._loop(once=once)
+        finally:
+            self._release()
+            log.info("worker %s stopped", self.name)
+
+    def run_one(self) -> str | None:
+        """Claim and run one job; its outcome, or None when none was waiting."""
+        job = jobs.claim(self.engine, self.name, self.settings.job_lease_seconds)
+        if job is None:
+            return None
+        log.info("worker %s runs export %s (%s, attempt %s)", self.name, job.id, job.format, job.attempts)
+        try:
+            return run_export(self.engine, self.storage, self.settings, job, self.name, self._stop.is_set)
+        except Stopped:
+            return "released" if self._stop.is_set() else "cancelled"
+        except Exception as exc:
+            if is_db_unavailable(exc):
+                log.warning("export %s: database unavailable; its lease will run out and it is retried", job.id)
+                return "interrupted"
+            log.exception("export %s failed", job.id)
+            jobs.fail(self.engine, job.id, self.name, failure_reason(exc))
+            return "failed"
+
+    def _loop(self, once: bool = False) -> None:
+        while not self._stop.is_set():
+            try:
+                outcome = self.run_one()
+                if outcome is None:
+                    if once:
+                        return
+                    self._sweep()
+                    self._stop.wait(self.settings.worker_poll_seconds)
+            except Exception as exc:  # the loop never dies: the database may come back
+                level = logging.WARNING if is_db_unavailable(exc) else logging.ERROR
+                log.log(level, "worker %s: %s", self.name, exc.__class__.__name__, exc_info=level == logging.ERROR)
+                self._stop.wait(self.settings.worker_poll_seconds)
+
+    def _sweep(self) -> None:
+        """Delete the files of done jobs whose retention has ended."""
+        if time.monotonic() - self._last_sweep < min(SWEEP_SECONDS, self.settings.worker_poll_seconds * 10):
+            return
+        self._last_sweep = time.monotonic()
+        for row in jobs.expired(self.engine):
+            try:
+                if row.storage_key:
+                    self.storage.delete(row.storage_key)
+            except StorageMissing:
+                pass
+            jobs.mark_expired(self.engine, row.id)
+            log.info("export %s expired; its file was deleted", row.id)
+
+    def _release(self) -> None:
+        try:
+            released = jobs.release(self.engine, self.name)
+            if released:
+                log.info("worker %s handed back %s job(s)", self.name, released)
+        except Exception:
+            log.warning("worker %s could not hand back its jobs; their leases will run out", self.name)
