@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     max_json_depth: int = Field(32, description="Deepest nesting accepted in a request body.")
     login_max_failures: int = Field(5, description="Failed logins for one username before throttling.")
     login_window_seconds: int = Field(300, description="Window in which failed logins are counted.")
+    pdf_max_rows: int = Field(
+        100_000,
+        description="Most rows a PDF export may hold: ReportLab keeps every page in memory until it saves "
+        "(about 0.6 KB a row), so this bounds the worker's memory. Larger exports fail with a reason.",
+    )
     log_level: str = Field("INFO", description="Python logging level.")
 
     def resolved_database_url(self) -> str:

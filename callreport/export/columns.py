@@ -7,8 +7,10 @@ A column knows its header name, its kind and how to read its value from a row of
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -16,21 +18,28 @@ from zoneinfo import ZoneInfo
 Getter = Callable[[Any, ZoneInfo, bool], Any]
 
 
+DIGIT = re.compile(r"[0-9]")
+
+
+# Customer numbers repeat (callers call again), so a cache spares most of the work in exports.
+@lru_cache(maxsize=1 << 16)
+def _mask(number: str) -> str:
+    digits = len(DIGIT.findall(number))
+    if digits <= 4:
+        return DIGIT.sub("X", number)
+    seen = 0
+
+    def keep_ends(m: re.Match) -> str:
+        nonlocal seen
+        seen += 1
+        return m.group() if seen <= 2 or seen > digits - 2 else "X"
+
+    return DIGIT.sub(keep_ends, number)
+
+
 def mask_number(number: str | None) -> str | None:
     """Replace every digit but the first two and last two with X; four digits or fewer: all X."""
-    if number is None:
-        return None
-    digits = sum(ch.isdigit() for ch in number)
-    if digits <= 4:
-        return "".join("X" if ch.isdigit() else ch for ch in number)
-    out, seen = [], 0
-    for ch in number:
-        if ch.isdigit():
-            seen += 1
-            out.append(ch if seen <= 2 or seen > digits - 2 else "X")
-        else:
-            out.append(ch)
-    return "".join(out)
+    return None if number is None else _mask(number)
 
 
 def local_time(ts: int | None, tz: ZoneInfo) -> datetime | None:
@@ -45,6 +54,8 @@ class Column:
     name: str
     kind: str  # text | int | time | json | phone | any
     get: Getter
+    source: str | None = None  # the calls column it reads, for the compiled fast path
+    key: str | None = None  # the callAnalysis key, for callAnalysis.<key> columns
 
 
 def _attr(attr: str) -> Getter:
@@ -69,27 +80,27 @@ def _analysis(key: str) -> Getter:
 
 # The contract's §5 order, without `events`.
 DEFAULT_COLUMNS: tuple[Column, ...] = (
-    Column("callId", "text", _attr("call_id")),
-    Column("startTime", "time", _time("start_ts")),
-    Column("endTime", "time", _time("end_ts")),
-    Column("duration", "int", _attr("duration")),
-    Column("talkDuration", "int", _attr("talk_duration")),
-    Column("holdDuration", "int", _attr("hold_duration")),
-    Column("waitTime", "int", _attr("wait_time")),
-    Column("direction", "text", _attr("direction")),
-    Column("callType", "text", _attr("call_type")),
-    Column("status", "text", _attr("status")),
-    Column("callerNumber", "phone", _phone("caller_number")),
-    Column("customerNumber", "phone", _phone("customer_number")),
-    Column("didNumber", "phone", _attr("did_number")),
-    Column("agentId", "text", _attr("agent_id")),
-    Column("agentName", "text", _attr("agent_name")),
-    Column("campaign", "text", _attr("campaign")),
-    Column("department", "text", _attr("department")),
-    Column("disposition", "text", _attr("disposition")),
-    Column("hangupBy", "text", _attr("hangup_by")),
-    Column("recordingUrl", "text", _attr("recording_url")),
-    Column("callAnalysis", "json", lambda row, tz, masked: row.call_analysis or {}),
+    Column("callId", "text", _attr("call_id"), "call_id"),
+    Column("startTime", "time", _time("start_ts"), "start_ts"),
+    Column("endTime", "time", _time("end_ts"), "end_ts"),
+    Column("duration", "int", _attr("duration"), "duration"),
+    Column("talkDuration", "int", _attr("talk_duration"), "talk_duration"),
+    Column("holdDuration", "int", _attr("hold_duration"), "hold_duration"),
+    Column("waitTime", "int", _attr("wait_time"), "wait_time"),
+    Column("direction", "text", _attr("direction"), "direction"),
+    Column("callType", "text", _attr("call_type"), "call_type"),
+    Column("status", "text", _attr("status"), "status"),
+    Column("callerNumber", "phone", _phone("caller_number"), "caller_number"),
+    Column("customerNumber", "phone", _phone("customer_number"), "customer_number"),
+    Column("didNumber", "phone", _attr("did_number"), "did_number"),
+    Column("agentId", "text", _attr("agent_id"), "agent_id"),
+    Column("agentName", "text", _attr("agent_name"), "agent_name"),
+    Column("campaign", "text", _attr("campaign"), "campaign"),
+    Column("department", "text", _attr("department"), "department"),
+    Column("disposition", "text", _attr("disposition"), "disposition"),
+    Column("hangupBy", "text", _attr("hangup_by"), "hangup_by"),
+    Column("recordingUrl", "text", _attr("recording_url"), "recording_url"),
+    Column("callAnalysis", "json", lambda row, tz, masked: row.call_analysis or {}, "call_analysis"),
 )
 BY_NAME = {c.name: c for c in DEFAULT_COLUMNS}
 ANALYSIS_PREFIX = "callAnalysis."
@@ -104,7 +115,8 @@ def resolve_columns(names: Sequence[str] | None) -> tuple[Column, ...]:
         if name in BY_NAME:
             out.append(BY_NAME[name])
         elif name.startswith(ANALYSIS_PREFIX) and len(name) > len(ANALYSIS_PREFIX):
-            out.append(Column(name, "any", _analysis(name[len(ANALYSIS_PREFIX) :])))
+            key = name[len(ANALYSIS_PREFIX) :]
+            out.append(Column(name, "any", _analysis(key), "call_analysis", key))
         else:
             raise KeyError(name)
     return tuple(out)
@@ -113,6 +125,31 @@ def resolve_columns(names: Sequence[str] | None) -> tuple[Column, ...]:
 def row_values(columns: Sequence[Column], row: Any, tz: ZoneInfo, masked: bool) -> tuple:
     """The values of one call for the given columns."""
     return tuple(c.get(row, tz, masked) for c in columns)
+
+
+def row_reader(columns: Sequence[Column], fields: Sequence[str], tz: ZoneInfo, masked: bool) -> Callable:
+    """A compiled row -> values function for rows whose fields come in this order.
+
+    Same values as row_values, about three times faster: one generated function with
+    positional reads instead of a getter call and an attribute lookup per cell.
+    """
+    index = {f: i for i, f in enumerate(fields)}
+    env: dict[str, Any] = {"_ts": datetime.fromtimestamp, "_tz": tz, "_mask": mask_number}
+    parts = []
+    for n, c in enumerate(columns):
+        at = f"r[{index[c.source]}]"
+        if c.kind == "time":
+            parts.append(f"(None if {at} is None else _ts({at}, _tz))")
+        elif c.kind == "phone" and masked and c.name != "didNumber":
+            parts.append(f"_mask({at})")
+        elif c.kind == "json":
+            parts.append(f"({at} or {{}})")
+        elif c.key is not None:
+            env[f"_k{n}"] = c.key
+            parts.append(f"({at} or {{}}).get(_k{n})")
+        else:
+            parts.append(at)
+    return eval(f"lambda r: ({', '.join(parts)},)", env)  # noqa: S307 - built from our own names
 
 
 def record(row: Any, tz: ZoneInfo, masked: bool, with_events: bool = False) -> dict[str, Any]:

@@ -28,10 +28,10 @@ STRIPE = colors.HexColor("#f2f2f2")
 HSCALE = 0.85  # table text condensed to 85 % width so the default 21 columns fit
 # Typical values by column name, else by kind: a column's preferred width is its sample's.
 _SAMPLES = {
-    "time": "0000-00-00 00:00:00", "phone": "+00 00000 00000", "int": "000000", "text": "Xxxxxxxxxxxx",
+    "time": "0000-00-00 00:00:00", "phone": "+00 XXXXX XXX00", "int": "000000", "text": "Xxxxxxxxxxxx",
     "any": "Xxxxxxxxxxxx", "json": '{"xxxxxxxx":"xxxxxxxx"}', "callId": "call-0000000001",
     "direction": "outbound", "callType": "click2call", "status": "answered", "agentId": "agent-0001",
-    "agentName": "Firstname Lastnam", "campaign": "Campaign xxxx", "department": "Department",
+    "agentName": "Firstname Lastn", "campaign": "Campaign xxxx", "department": "Department",
     "disposition": "Disposition", "hangupBy": "customer", "recordingUrl": "https://rec.example/x",
 }  # fmt: skip
 _FIXED_KINDS = ("time", "phone", "int")
@@ -143,13 +143,29 @@ class _Cover:
             self.c.setFont(FONT, size)
             self.c.drawString(MARGIN + self.LABEL_W, self.y, line)
 
+    def figures(self, totals: dict[str, int]) -> None:
+        """The four totals side by side, each a small label over a large figure."""
+        self.room(40)
+        self.y -= 34
+        figures = (("Calls", f"{totals.get('calls', 0):,}"), ("Answered", f"{totals.get('answered', 0):,}"))
+        figures += (
+            ("Missed", f"{totals.get('missed', 0):,}"),
+            ("Talk time", clock(totals.get("talk_seconds", 0))),
+        )
+        for i, (label, value) in enumerate(figures):
+            x = MARGIN + i * 150
+            self.c.setFont(FONT, 8)
+            self.c.drawString(x, self.y + 18, label)
+            self.c.setFont(BOLD, 16)
+            self.c.drawString(x, self.y, value)
+
     def draw(self) -> None:
         """Draw the cover and end its last page."""
         meta, c = self.report.meta, self.c
-        c.setFont(BOLD, 16)
         for line in TextFit(BOLD, 16).lines(meta.title, self.width):
             self.room(22)
             self.y -= 20
+            c.setFont(BOLD, 16)
             c.drawString(MARGIN, self.y, line)
         self.y -= 6
         self.fact("Account", meta.account_name)
@@ -158,12 +174,7 @@ class _Cover:
         for i, line in enumerate(meta.filters_text or ["none"]):
             self.fact("Filters" if i == 0 else "", line)
         self.y -= 10
-        totals = meta.totals
-        self.fact(
-            "Summary",
-            f"Calls {totals.get('calls', 0):,}    Answered {totals.get('answered', 0):,}    "
-            f"Missed {totals.get('missed', 0):,}    Talk time {clock(totals.get('talk_seconds', 0))}",
-        )
+        self.figures(meta.totals)
         self.y -= 14
         self.room(230)
         draw_chart(c, MARGIN, self.y - 220, self.width, 220, meta.per_day, FONT)
@@ -188,17 +199,42 @@ class _Table:
         widths = column_widths(columns, PAGE_W - 2 * MARGIN, self.fit, bold)
         xs = [MARGIN + sum(widths[:i]) for i in range(len(widths))]
         self.cols = [
-            (x + PAD, w - 2 * PAD, _cell_text(c.kind)) for x, w, c in zip(xs, widths, columns, strict=True)
+            (x + PAD, self._cell(c.kind, w - 2 * PAD)) for x, w, c in zip(xs, widths, columns, strict=True)
         ]
         self.headers = [header_lines(c.name, bold, w - 2 * PAD) for w, c in zip(widths, columns, strict=True)]
         self.top = PAGE_H - MARGIN
         self.first = self.top - HEADER_H - ROW_H + 2  # the first row's baseline
         self.per_page = int((self.first - BOTTOM) // ROW_H) + 1
+        # Header and stripes are the same on every page: drawn once as forms, each page
+        # refers to them, which saves time and file size.
+        self.c.beginForm("tableHeader")
+        self._header()
+        self.c.endForm()
+        self.c.beginForm("tableStripes")
+        self._stripes(self.per_page)
+        self.c.endForm()
 
-    def page(self, rows: list[tuple]) -> None:
-        """One page of rows under the header."""
-        c, fit = self.c, self.fit.fit
-        for (x, _, _), lines in zip(self.cols, self.headers, strict=True):
+    def _cell(self, kind: str, width: float) -> Callable[[Any], str]:
+        """A value's cell text, cut to the column."""
+        show, fit = _cell_text(kind), self.fit.fit
+        if kind == "time" and self.fit.width(_SAMPLES["time"]) <= width:
+            return show  # digits share one width in DejaVu Sans: every time is as wide as the sample
+        cache: dict[str, str] = {}  # columns such as status or agentName repeat a few values
+
+        def cell(value: Any) -> str:
+            text = show(value)
+            fitted = cache.get(text)
+            if fitted is None:
+                if len(cache) >= 4096:
+                    cache.clear()
+                fitted = cache[text] = fit(text, width)
+            return fitted
+
+        return cell
+
+    def _header(self) -> None:
+        c = self.c
+        for (x, _), lines in zip(self.cols, self.headers, strict=True):
             text = c.beginText(x, self.top - 6)
             text.setFont(BOLD, SIZE, 7)
             text.setHorizScale(HSCALE * 100)
@@ -206,22 +242,35 @@ class _Table:
             c.drawText(text)
         c.setLineWidth(0.5)
         c.line(MARGIN, self.top - HEADER_H + 2, PAGE_W - MARGIN, self.top - HEADER_H + 2)
-        c.setFillColor(STRIPE)
-        for i in range(1, len(rows), 2):
-            c.rect(MARGIN, self.first - i * ROW_H - 2.4, PAGE_W - 2 * MARGIN, ROW_H, stroke=0, fill=1)
-        c.setFillColor(colors.black)
+
+    def _stripes(self, rows: int) -> None:
+        self.c.setFillColor(STRIPE)
+        for i in range(1, rows, 2):
+            self.c.rect(MARGIN, self.first - i * ROW_H - 2.4, PAGE_W - 2 * MARGIN, ROW_H, stroke=0, fill=1)
+        self.c.setFillColor(colors.black)
+
+    def page(self, rows: list[tuple]) -> None:
+        """One page of rows under the header."""
+        c = self.c
+        c.saveState()  # text state (the condensing Tz) outlives a text object: keep it off the footer
+        c.doForm("tableHeader")
+        if len(rows) == self.per_page:
+            c.doForm("tableStripes")
+        else:
+            self._stripes(len(rows))
         if not rows:
             c.setFont(FONT, 8)
             c.drawString(MARGIN, self.first - 4, "No calls match this report.")
-        for i, (x, width, show) in enumerate(self.cols):
+        for i, (x, cell) in enumerate(self.cols):
             # One text object per column: a line per row, so no cell needs its own position.
             text = c.beginText(x, self.first)
             text.setFont(FONT, SIZE, ROW_H)
             text.setHorizScale(HSCALE * 100)
             for row in rows:
                 value = row[i]
-                text.textLine("" if value is None else fit(show(value), width))
+                text.textLine("" if value is None else cell(value))
             c.drawText(text)
+        c.restoreState()
         self.report.end_page()
 
 

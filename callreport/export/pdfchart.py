@@ -65,32 +65,45 @@ def draw_chart(
         c.setFont(font, 8)
         c.drawString(x, y + h / 2, "No calls in this report.")
         return
-    left, bottom = x + 36, y + 14
-    plot_w, plot_h = w - 40, h - 30
-    top = max(a + m for _, a, m in bars) or 1
-    step = nice_step(top)
-    axis_top = math.ceil(top / step) * step
+    plot = (x + 36, y + 14, w - 40, h - 30)  # left, bottom, width, height
+    axis_top = _grid(c, plot, max(a + m for _, a, m in bars), font)
+    _bars(c, plot, bars, axis_top, font)
+
+
+def _grid(c: Canvas, plot: tuple[float, float, float, float], top: int, font: str) -> int:
+    """Horizontal gridlines with their values; the value at the top of the axis."""
+    left, bottom, width, height = plot
+    step = nice_step(top or 1)
+    axis_top = math.ceil((top or 1) / step) * step
     c.setFont(font, 6)
     c.setLineWidth(0.4)
+    c.setStrokeColor(GRID)
     for value in range(0, axis_top + 1, step):
-        gy = bottom + plot_h * value / axis_top
-        c.setStrokeColor(GRID)
-        c.line(left, gy, left + plot_w, gy)
+        gy = bottom + height * value / axis_top
+        c.line(left, gy, left + width, gy)
         c.drawRightString(left - 3, gy - 2, f"{value:,}")
-    slot = plot_w / len(bars)
+    return axis_top
+
+
+def _bars(
+    c: Canvas, plot: tuple[float, float, float, float], bars: list[Bar], axis_top: int, font: str
+) -> None:
+    """The stacked bars, the baseline and as many date labels as fit side by side."""
+    left, bottom, width, height = plot
+    slot = width / len(bars)
     bar_w = max(slot * 0.7, 0.5)
     for i, (_, answered, missed) in enumerate(bars):
         bx = left + i * slot + (slot - bar_w) / 2
-        ah, mh = plot_h * answered / axis_top, plot_h * missed / axis_top
+        ah, mh = height * answered / axis_top, height * missed / axis_top
         c.setFillColor(ANSWERED)
         c.rect(bx, bottom, bar_w, ah, stroke=0, fill=1)
         c.setFillColor(MISSED)
         c.rect(bx, bottom + ah, bar_w, mh, stroke=0, fill=1)
     c.setFillColor(colors.black)
     c.setStrokeColor(colors.black)
-    c.line(left, bottom, left + plot_w, bottom)
-    label_w = stringWidth("0000-00-00", font, 6) + 6
-    stride = max(1, math.ceil(label_w / slot))
+    c.line(left, bottom, left + width, bottom)
+    c.setFont(font, 6)
+    stride = max(1, math.ceil((stringWidth("0000-00-00", font, 6) + 6) / slot))
     for i in range(0, len(bars), stride):
         c.drawCentredString(left + (i + 0.5) * slot, bottom - 8, bars[i][0])
 

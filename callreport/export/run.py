@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
+import re
 import tempfile
 import time
 from collections.abc import Callable
@@ -18,7 +20,7 @@ from sqlalchemy.engine import Engine, Row
 from callreport import filters, jobs, queries
 from callreport.api.calls import totals_of
 from callreport.auth import Principal
-from callreport.export.columns import resolve_columns, row_values
+from callreport.export.columns import resolve_columns, row_reader
 from callreport.export.meta import ReportMeta
 from callreport.models import accounts
 from callreport.settings import Settings
@@ -27,6 +29,10 @@ from callreport.storage import StorageError
 log = logging.getLogger("callreport.export")
 EXTENSIONS = {"csv": "csv", "xlsx": "xlsx", "pdf": "pdf"}
 HEARTBEAT_SECONDS = 1.0
+
+
+class TooLarge(Exception):
+    """The export is larger than its format allows; the message says why, safe to show."""
 
 
 class Stopped(Exception):
@@ -124,6 +130,11 @@ def run_export(
 
     with tempfile.TemporaryDirectory(prefix="callreport-") as tmp, _reading(engine) as conn, conn.begin():
         total = queries.count(conn, principal, r)
+        if job.format == "pdf" and total > settings.pdf_max_rows:
+            raise TooLarge(
+                f"{total} calls match; a PDF holds at most {settings.pdf_max_rows} "
+                "(CALLREPORT_PDF_MAX_ROWS): narrow the filters or export CSV or Excel"
+            )
 
         def progress(done: int) -> None:
             if stopping():
@@ -134,13 +145,21 @@ def run_export(
                 if not jobs.heartbeat(engine, job.id, worker, settings.job_lease_seconds, pct, done):
                     raise Stopped("job cancelled or taken over")
 
-        rows = (row_values(columns, row, r.tz, masked) for row in queries.stream(conn, principal, r))
+        reader = row_reader(columns, [c.name for c in queries.ROW_COLUMNS], r.tz, masked)
+        rows = map(reader, queries.stream(conn, principal, r))
         path = Path(tmp) / f"export.{EXTENSIONS[job.format]}"
         count = _write(
             job.format, columns, rows, path, lambda: report_meta(conn, job, principal, r), progress
         )
         size, sha = _digest(path)
-        storage.put_file(key, path)
+        try:
+            storage.put_file(key, path)
+        except BaseException:
+            # A store may keep part of a failed upload (or all of it when only its answer was
+            # lost); a failed job must leave no file behind.
+            with contextlib.suppress(Exception):
+                storage.delete(key)
+            raise
     if not jobs.finish(
         engine,
         job.id,
@@ -159,8 +178,11 @@ def run_export(
 
 def failure_reason(exc: BaseException) -> str:
     """Why a job failed, in words safe to show its owner (no paths, no secrets)."""
+    if isinstance(exc, TooLarge):
+        return str(exc)
     if isinstance(exc, StorageError):
-        return f"storage unavailable: {exc}"
+        # An S3 error names the endpoint's URL; the owner needs the cause, not the address.
+        return "storage unavailable: " + re.sub(r'[a-z][a-z0-9+.-]*://[^\s"]*', "<storage>", str(exc))
     if isinstance(exc, sa.exc.DBAPIError):
         return "database error while reading the calls"
     if isinstance(exc, OSError):

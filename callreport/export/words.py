@@ -7,15 +7,36 @@ from datetime import datetime
 from callreport.filters import Resolved
 
 LABELS = {
-    "agentIds": "Agents", "callTypes": "Call types", "didNumbers": "DID numbers", "campaigns": "Campaigns",
-    "departments": "Departments", "dispositions": "Dispositions", "callIds": "Call ids",
-    "directions": "Directions", "statuses": "Statuses", "hangupBy": "Hung up by",
-    "minDuration": "Duration at least (s)", "maxDuration": "Duration at most (s)",
-    "minTalkDuration": "Talk time at least (s)", "maxTalkDuration": "Talk time at most (s)",
-    "customerNumber": "Customer number ends with", "sortBy": "Sorted by", "sortOrder": "Order",
+    "agentIds": "Agents",
+    "callTypes": "Call types",
+    "didNumbers": "DID numbers",
+    "campaigns": "Campaigns",
+    "departments": "Departments",
+    "dispositions": "Dispositions",
+    "callIds": "Call ids",
+    "directions": "Directions",
+    "statuses": "Statuses",
+    "hangupBy": "Hung up by",
+    "minDuration": "Duration at least (s)",
+    "maxDuration": "Duration at most (s)",
+    "minTalkDuration": "Talk time at least (s)",
+    "maxTalkDuration": "Talk time at most (s)",
+    "customerNumber": "Customer number ends with",
+    "sortBy": "Sorted by",
+    "sortOrder": "Order",
 }
-OPS = {"eq": "is", "ne": "is not", "in": "is one of", "nin": "is none of", "contains": "contains",
-       "gt": ">", "gte": ">=", "lt": "<", "lte": "<=", "exists": "exists"}
+OPS = {
+    "eq": "is",
+    "ne": "is not",
+    "in": "is one of",
+    "nin": "is none of",
+    "contains": "contains",
+    "gt": ">",
+    "gte": ">=",
+    "lt": "<",
+    "lte": "<=",
+    "exists": "exists",
+}
 
 
 def _day(ts: int, r: Resolved) -> str:
@@ -45,8 +66,14 @@ def _fmt(value: object) -> str:
 
 def filters_in_words(echo: dict, r: Resolved) -> list[str]:
     """One line per filter, e.g. `Statuses: answered, missed`."""
-    start = datetime.fromtimestamp(r.start_ts, r.tz).strftime("%Y-%m-%d %H:%M:%S") if r.start_ts is not None else "-"
-    end = datetime.fromtimestamp(r.end_ts, r.tz).strftime("%Y-%m-%d %H:%M:%S") if r.end_ts is not None else "-"
+    start = (
+        datetime.fromtimestamp(r.start_ts, r.tz).strftime("%Y-%m-%d %H:%M:%S")
+        if r.start_ts is not None
+        else "-"
+    )
+    end = (
+        datetime.fromtimestamp(r.end_ts, r.tz).strftime("%Y-%m-%d %H:%M:%S") if r.end_ts is not None else "-"
+    )
     lines = [f"Period: {start} to {end} ({r.timezone})"]
     for key, label in LABELS.items():
         if key in echo:

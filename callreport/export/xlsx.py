@@ -36,6 +36,8 @@ def _string_writer(ws: Worksheet, cell_format: Format | None = None) -> CellWrit
     run_format = cell_format or Format()
 
     def write(row: int, col: int, value: str) -> None:
+        if not value:
+            return  # an empty text is a blank cell
         if len(value) > CELL_MAX_CHARS:
             value = value[:CELL_MAX_CHARS]
         # In constant-memory mode XlsxWriter copies a string shaped "<r>...</r>" into the
