@@ -79,13 +79,13 @@ def _postgres(field: str, op: str, value: Any) -> ColumnElement:
         return sa.cast(sa.literal(orjson.dumps(v).decode(), sa.Text), sa.dialects.postgresql.JSONB)
 
     def contains_pair(v: Any) -> ColumnElement:
-        return doc.op("@>")(jsonb({field: v}))
+        return doc.op("@>", is_comparison=True)(jsonb({field: v}))
 
     def one_of(values: list) -> ColumnElement:
         return elem.in_([jsonb(v) for v in _dedupe(values)]) if values else sa.false()
 
     if op == "exists":
-        has = doc.op("?")(sa.literal(field, sa.Text))
+        has = doc.op("?", is_comparison=True)(sa.literal(field, sa.Text))
         return has if value else sa.not_(has)
     if op == "eq":
         return contains_pair(value)
@@ -95,7 +95,7 @@ def _postgres(field: str, op: str, value: Any) -> ColumnElement:
         return one_of(value)
     if op == "nin":
         return sa.or_(elem.is_(None), sa.not_(one_of(value)))
-    text = doc.op("->>")(sa.literal(field, sa.Text))
+    text = doc.op("->>", return_type=sa.Text)(sa.literal(field, sa.Text))
     if op == "contains":
         lowered = sa.func.lower(sa.collate(text, "und-x-icu"))
         needle = sa.func.lower(sa.collate(sa.literal(value, sa.Text), "und-x-icu"))

@@ -24,6 +24,8 @@ from callreport.auth import check_timezone
 from callreport.models import calls
 
 MAX_ITEMS = 1000
+# Durations are INTEGER columns: a bound beyond 32 bits would be a database error, not an answer.
+Seconds = Annotated[StrictInt, Field(ge=0, le=2**31 - 1)]
 Text = Annotated[StrictStr, Field(max_length=1000)]
 TextList = Annotated[list[Text], Field(max_length=MAX_ITEMS)]
 Direction = Literal["inbound", "outbound"]
@@ -82,10 +84,10 @@ class CallFilter(BaseModel):
     directions: Annotated[list[Direction], Field(max_length=MAX_ITEMS)] | None = None
     statuses: Annotated[list[Status], Field(max_length=MAX_ITEMS)] | None = None
     hangupBy: Annotated[list[HangupBy], Field(max_length=MAX_ITEMS)] | None = None
-    minDuration: Annotated[StrictInt, Field(ge=0)] | None = None
-    maxDuration: Annotated[StrictInt, Field(ge=0)] | None = None
-    minTalkDuration: Annotated[StrictInt, Field(ge=0)] | None = None
-    maxTalkDuration: Annotated[StrictInt, Field(ge=0)] | None = None
+    minDuration: Seconds | None = None
+    maxDuration: Seconds | None = None
+    minTalkDuration: Seconds | None = None
+    maxTalkDuration: Seconds | None = None
     customerNumber: Annotated[StrictStr, Field(max_length=64)] | None = None
     callAnalysis: Annotated[list[AnalysisCondition], Field(max_length=20)] | None = None
     sortBy: SortBy = "startTime"
@@ -219,6 +221,7 @@ SORT_COLUMNS = {
     "talkDuration": calls.c.talk_duration, "waitTime": calls.c.wait_time,
     "agentName": calls.c.agent_name, "customerNumber": calls.c.customer_number,
 }
+TEXT_SORTS = ("agentName", "customerNumber")
 
 
 def order_by(f: CallFilter) -> list[ColumnElement]:
@@ -247,7 +250,12 @@ def decode_cursor(f: CallFilter, cursor: str) -> tuple[Any, str]:
         raise ValueError("is not a cursor this service made") from None
     if (sort_by, order) != (f.sortBy, f.sortOrder):
         raise ValueError("was made for another sortBy or sortOrder")
-    if not isinstance(call_id, str) or not (value is None or isinstance(value, int | str)):
+    col = SORT_COLUMNS[f.sortBy]
+    # The value must fit the column: a string or a bool compared to an integer is a database error.
+    fits = (value is None and col.nullable) or (
+        isinstance(value, str) if f.sortBy in TEXT_SORTS else type(value) is int and abs(value) < 2**63
+    )
+    if not isinstance(call_id, str) or not fits:
         raise ValueError("is not a cursor this service made")
     return value, call_id
 

@@ -89,11 +89,23 @@ class ContractMiddleware:
             await send({"type": "http.response.body", "body": b""})
             return
 
+        held: list[Message] = []
+
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 names = {k.lower() for k, _ in message.get("headers", [])}
                 extra = [(k, v) for k, v in cors if k not in names]
                 message = {**message, "headers": list(message.get("headers", [])) + extra}
+                if b"etag" not in names and message["status"] != 204:
+                    held.append(message)  # §9: an ETag on every body; wait to see the body
+                    return
+            elif message["type"] == "http.response.body" and held:
+                start = held.pop()
+                body = message.get("body", b"")
+                # Only a body sent in one piece (docs, OpenAPI) gets one: a stream is never buffered.
+                if body and not message.get("more_body", False):
+                    start = {**start, "headers": start["headers"] + [(b"etag", weak_etag(body).encode())]}
+                await send(start)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -270,7 +282,33 @@ async def dispatch(request: Request, ep: Endpoint) -> Response:
     return json_response({"status": "success", **result})
 
 
+INT64 = (-(2**63), 2**63 - 1)
+
+
+def unstorable(body: dict) -> tuple[str, str] | None:
+    """(path, reason) of the first NUL character or integer beyond 64 bits: no database stores them."""
+    stack: list[tuple[Any, str]] = [(v, str(k)) for k, v in body.items()]
+    while stack:
+        item, path = stack.pop()
+        if "\x00" in path:
+            return path.replace("\x00", "\\u0000"), "must not contain the NUL character"
+        if isinstance(item, str) and "\x00" in item:
+            return path, "must not contain the NUL character"
+        if isinstance(item, int) and not isinstance(item, bool) and not INT64[0] <= item <= INT64[1]:
+            return path, "must be a number within 64-bit integers"
+        if isinstance(item, dict):
+            stack.extend((v, f"{path}.{k}") for k, v in item.items())
+        elif isinstance(item, list):
+            stack.extend((v, f"{path}[{i}]") for i, v in enumerate(item))
+    return None
+
+
 def _validate(ep: Endpoint, body: dict) -> BaseModel | None:
+    odd = unstorable(body)
+    if odd is not None:
+        if ep.download:
+            raise errors.InvalidParameter() if odd[0].startswith("requestId") else errors.InvalidParameters()
+        raise errors.InvalidParameters(f"{odd[0]}: {odd[1]}.")
     if ep.params is None:
         if body:
             raise errors.InvalidParameters(f"{next(iter(body))} is not a known parameter.")
