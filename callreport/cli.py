@@ -179,7 +179,10 @@ def _progress() -> Progress:
     )
 
 
-def load_records(engine, account_id: str, records, total: int | None, label: str, batch: int = 5000) -> dict:
+def load_records(
+    engine, account_id: str, records, total: int | None, label: str, batch: int = 5000,
+    lines: list[int] | None = None,
+) -> dict:
     """Validate and upsert records in atomic batches, with a progress bar; returns the counts."""
     from zoneinfo import ZoneInfo
 
@@ -199,7 +202,7 @@ def load_records(engine, account_id: str, records, total: int | None, label: str
             try:
                 rows = to_rows(account_id, chunk, ZoneInfo(tz))
             except errors.ApiError as exc:
-                raise ValueError(_shift(exc.detail or exc.message, chunk_start)) from None
+                raise ValueError(_shift(exc.detail or exc.message, chunk_start, lines)) from None
             with db.writing(engine) as conn:
                 ins, upd = queries.upsert(conn, account_id, rows)
             counts["inserted"] += ins
@@ -221,11 +224,15 @@ def _chunks(records, size: int):
         yield start, chunk
 
 
-def _shift(detail: str, offset: int) -> str:
-    """Turn a batch-relative `calls[i]` into the file's record number."""
+def _shift(detail: str, offset: int, lines: list[int] | None = None) -> str:
+    """Turn a batch-relative `calls[i]` into the file's record number and line (blank lines count)."""
     import re
 
-    return re.sub(r"^calls\[(\d+)\]", lambda m: f"record {int(m.group(1)) + offset} (line {int(m.group(1)) + offset + 1})", detail)
+    def name(m: re.Match) -> str:
+        index = int(m.group(1)) + offset
+        return f"record {index} (line {lines[index] if lines else index + 1})"
+
+    return re.sub(r"^calls\[(\d+)\]", name, detail)
 
 
 @app.command()
@@ -241,16 +248,19 @@ def ingest(
     total = None if str(file) == "-" else _count_lines(file)
     stream = sys.stdin.buffer if str(file) == "-" else file.open("rb")
 
+    lines: list[int] = []  # the file line of each record, so errors name the real line
+
     def records():
         for number, line in enumerate(stream, 1):
             if line.strip():
+                lines.append(number)
                 try:
                     yield orjson.loads(line)
                 except orjson.JSONDecodeError:
                     raise ValueError(f"line {number} is not JSON") from None
 
     try:
-        counts = load_records(_engine(Settings()), account, records(), total, "ingest", batch)
+        counts = load_records(_engine(Settings()), account, records(), total, "ingest", batch, lines)
     except ValueError as exc:
         fail(str(exc), json)
     emit(counts, json)

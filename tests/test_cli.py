@@ -1,0 +1,488 @@
+"""The command line (§8) on SQLite and PostgreSQL, and the reference's curl command against `serve`."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from callreport import auth, db, errors
+from callreport.app import create_app
+from callreport.cli import app as cli_app
+from callreport.models import accounts, calls, users
+from callreport.settings import Settings
+from tests.conftest import PG_ADMIN_URL, _pg_available, call
+
+HEX24 = "0123456789abcdef"
+
+
+@dataclass
+class Cli:
+    """A CLI bound to one database through the environment, and an engine to check what it did."""
+
+    env: dict[str, str | None]
+    settings: Settings
+    engine: sa.Engine
+
+    def run(self, *args: str, code: int = 0) -> dict:
+        """Run a command with --json; return the one JSON object it printed."""
+        result = CliRunner().invoke(cli_app, [*args, "--json"], env=self.env)
+        assert result.exit_code == code, (result.stdout, result.stderr, result.exception)
+        lines = result.stdout.strip().splitlines()
+        assert len(lines) == 1, result.stdout
+        out = json.loads(lines[0])
+        assert isinstance(out, dict)
+        return out
+
+
+def _fresh_pg() -> Iterator[str]:
+    why = _pg_available()
+    if why:
+        pytest.skip(why)
+    name = f"callreport_cli_{secrets.token_hex(4)}"
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        # The plain postgresql:// form users write; the service picks the driver.
+        yield "postgresql://" + PG_ADMIN_URL.split("://", 1)[1].rsplit("/", 1)[0] + "/" + name
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def cli(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
+    data_dir = tmp_path_factory.mktemp("cli-data")
+    env: dict[str, str | None] = {
+        "CALLREPORT_DATA_DIR": str(data_dir),
+        "CALLREPORT_DATABASE_URL": None,
+        "CALLREPORT_STORAGE_URL": None,
+        "CALLREPORT_SESSION_TTL_SECONDS": None,
+    }
+    pg = _fresh_pg() if request.param == "postgresql" else None
+    if pg is not None:
+        env["CALLREPORT_DATABASE_URL"] = next(pg)
+    settings = Settings(data_dir=data_dir, database_url=env["CALLREPORT_DATABASE_URL"], embedded_worker=False)
+    engine = db.make_engine(settings.resolved_database_url())
+    yield Cli(env, settings, engine)
+    engine.dispose()
+    if pg is not None:
+        pg.close()
+
+
+def record(call_id: str, **over) -> dict:
+    """A valid call record."""
+    rec = {
+        "callId": call_id,
+        "startTime": "2024-07-01 10:00:00",
+        "endTime": "2024-07-01 10:03:00",
+        "duration": 180,
+        "talkDuration": 150,
+        "direction": "outbound",
+        "callType": "click2call",
+        "status": "answered",
+        "callerNumber": "+44 20 7946 0000",
+        "customerNumber": "07700-900123",
+        "didNumber": "+442079460001",
+        "agentId": "A1",
+        "agentName": "Ada",
+    }
+    return {**rec, **over}
+
+
+def write_jsonl(path: Path, lines: list[dict | str]) -> Path:
+    """One record (or raw text) per line."""
+    path.write_text("\n".join(x if isinstance(x, str) else json.dumps(x) for x in lines) + "\n")
+    return path
+
+
+def new_account(cli: Cli, tz: str = "Asia/Kolkata") -> str:
+    return cli.run("account", "create", f"Acme {secrets.token_hex(3)}", "--timezone", tz)["accountId"]
+
+
+def stored(cli: Cli, account_id: str) -> dict[str, str | None]:
+    """callId -> agentName of the account's calls, read from the database."""
+    with cli.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(calls.c.call_id, calls.c.agent_name).where(calls.c.account_id == account_id)
+        )
+        return {r.call_id: r.agent_name for r in rows}
+
+
+# --- accounts, users, tokens, sessions -----------------------------------------------------------
+
+
+def test_account_create_prints_exactly_its_id(cli):
+    out = cli.run("account", "create", "Acme Kolkata", "--timezone", "Asia/Kolkata")
+    assert set(out) == {"accountId"}
+    assert len(out["accountId"]) == 24 and set(out["accountId"]) <= set(HEX24)
+    with cli.engine.connect() as conn:
+        row = conn.execute(sa.select(accounts).where(accounts.c.id == out["accountId"])).one()
+    assert (row.name, row.timezone) == ("Acme Kolkata", "Asia/Kolkata")
+    default = cli.run("account", "create", "Plain")["accountId"]
+    with cli.engine.connect() as conn:
+        assert conn.execute(sa.select(accounts.c.timezone).where(accounts.c.id == default)).scalar() == "UTC"
+
+
+def test_user_token_and_session_lifecycle(cli):
+    account_id = new_account(cli)
+    username = f"agent-{secrets.token_hex(4)}"
+    out = cli.run(
+        "user",
+        "create",
+        "--account",
+        account_id,
+        "--username",
+        username,
+        "--password",
+        "s3cret-pw",
+        "--permission",
+        "LIST_CALL_LOG",
+        "--permission",
+        "VIEW_NUMBER",
+        "--agents",
+        "A1,B2",
+    )
+    assert set(out) == {"userId"}
+    user_id = out["userId"]
+    with cli.engine.connect() as conn:
+        row = conn.execute(sa.select(users).where(users.c.id == user_id)).one()
+    assert (row.account_id, row.username, list(row.agents)) == (account_id, username, ["A1", "B2"])
+    assert set(row.permissions.split(",")) == {"LIST_CALL_LOG", "VIEW_NUMBER"}
+
+    token = cli.run("token", "create", "--user", user_id)
+    assert set(token) == {"userId", "token"} and token["userId"] == user_id
+    before = time.time()
+    session = cli.run("session", "create", "--user", user_id)
+    assert set(session) == {"ssid", "expiresAt"}
+    expires = datetime.fromisoformat(session["expiresAt"])
+    assert expires.utcoffset() == timedelta(hours=5, minutes=30)  # shown in the account's timezone
+    assert abs(expires.timestamp() - (before + 86400)) < 5
+
+    with cli.engine.connect() as conn:
+        who = auth.authenticate(conn, {"userId": user_id, "token": token["token"]})
+        assert auth.authenticate(conn, {"ssid": session["ssid"]}).user_id == user_id
+    assert (who.account_id, who.permissions, who.agents) == (
+        account_id,
+        frozenset({"LIST_CALL_LOG", "VIEW_NUMBER"}),
+        ("A1", "B2"),
+    )
+
+    assert cli.run("token", "revoke", "--user", user_id) == {"revoked": 1}
+    with cli.engine.connect() as conn, pytest.raises(errors.InvalidToken):
+        auth.authenticate(conn, {"userId": user_id, "token": token["token"]})
+    with cli.engine.connect() as conn:  # sessions are another kind
+        assert auth.authenticate(conn, {"ssid": session["ssid"]}).user_id == user_id
+    assert cli.run("session", "revoke", "--user", user_id) == {"revoked": 1}
+    with cli.engine.connect() as conn, pytest.raises(errors.InvalidToken):
+        auth.authenticate(conn, {"ssid": session["ssid"]})
+    assert cli.run("session", "revoke", "--user", user_id) == {"revoked": 0}
+
+
+def test_token_with_expiry(cli):
+    account_id = new_account(cli, "UTC")
+    user_id = cli.run(
+        "user",
+        "create",
+        "--account",
+        account_id,
+        "--username",
+        f"t-{secrets.token_hex(4)}",
+        "--password",
+        "pw",
+    )["userId"]
+    out = cli.run("token", "create", "--user", user_id, "--expires-days", "2")
+    assert {"userId", "token"} <= set(out)
+    with cli.engine.connect() as conn:
+        who = auth.authenticate(conn, {"userId": user_id, "token": out["token"]})
+    assert who.permissions == frozenset()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["account", "create", "Nowhere", "--timezone", "Mars/Olympus_Mons"],
+        ["user", "create", "--account", "f" * 24, "--username", "orphan", "--password", "pw"],
+        ["token", "create", "--user", "e" * 24],
+        ["session", "create", "--user", "e" * 24],
+        ["ingest", "no-such-file.jsonl", "--account", "f" * 24],
+    ],
+)
+def test_bad_input_exits_1_with_a_json_error(cli, args):
+    out = cli.run(*args, code=1)
+    assert out["status"] == "error" and isinstance(out["message"], str) and out["message"]
+
+
+def test_session_ttl_comes_from_the_environment(cli):
+    account_id = new_account(cli, "UTC")
+    user_id = cli.run(
+        "user",
+        "create",
+        "--account",
+        account_id,
+        "--username",
+        f"s-{secrets.token_hex(4)}",
+        "--password",
+        "pw",
+    )["userId"]
+    short = Cli({**cli.env, "CALLREPORT_SESSION_TTL_SECONDS": "120"}, cli.settings, cli.engine)
+    before = time.time()
+    expires = datetime.fromisoformat(short.run("session", "create", "--user", user_id)["expiresAt"])
+    assert expires.utcoffset() == timedelta(0)
+    assert abs(expires.timestamp() - (before + 120)) < 5
+
+
+def test_without_json_the_output_is_text(cli):
+    result = CliRunner().invoke(cli_app, ["account", "create", "Texty"], env=cli.env)
+    assert result.exit_code == 0
+    account_id = result.stdout.split()[-1]
+    with cli.engine.connect() as conn:
+        assert conn.execute(sa.select(accounts.c.name).where(accounts.c.id == account_id)).scalar() == "Texty"
+
+
+def test_bad_permission_and_taken_username_exit_1(cli):
+    account_id = new_account(cli)
+    name = f"dup-{secrets.token_hex(4)}"
+    base = ["user", "create", "--account", account_id, "--username", name, "--password", "pw"]
+    assert "MAKE_COFFEE" in cli.run(*base, "--permission", "MAKE_COFFEE", code=1)["message"]
+    cli.run(*base)
+    assert cli.run(*base, code=1)["status"] == "error"
+
+
+# --- ingest ----------------------------------------------------------------------------------------
+
+
+def test_ingest_loads_json_lines_and_reports_counts(cli, tmp_path):
+    account_id = new_account(cli)
+    first = write_jsonl(
+        tmp_path / "a.jsonl", [record("c1"), record("c2"), "", record("c3", agentId=None, agentName=None)]
+    )
+    out = cli.run("ingest", str(first), "--account", account_id)
+    assert (out["inserted"], out["updated"]) == (3, 0)
+    assert stored(cli, account_id) == {"c1": "Ada", "c2": "Ada", "c3": None}
+    with cli.engine.connect() as conn:
+        start = conn.execute(
+            sa.select(calls.c.start_ts).where(calls.c.call_id == "c1", calls.c.account_id == account_id)
+        ).scalar()
+    # A naive time is in the account's timezone (Asia/Kolkata, +05:30).
+    assert start == int(datetime.fromisoformat("2024-07-01T10:00:00+05:30").timestamp())
+    second = write_jsonl(tmp_path / "b.jsonl", [record("c2", agentName="Grace"), record("c4")])
+    out = cli.run("ingest", str(second), "--account", account_id)
+    assert (out["inserted"], out["updated"]) == (1, 1)
+    assert stored(cli, account_id) == {"c1": "Ada", "c2": "Grace", "c3": None, "c4": "Ada"}
+
+
+def test_ingest_of_an_invalid_record_stores_nothing_from_its_batch(cli, tmp_path):
+    account_id = new_account(cli)
+    bad = record("x3", status="lost")
+    path = write_jsonl(tmp_path / "bad.jsonl", [record("x1"), record("x2"), bad, record("x4")])
+    out = cli.run("ingest", str(path), "--account", account_id, code=1)
+    assert "line 3" in out["message"] and "status" in out["message"], out
+    assert stored(cli, account_id) == {}
+    # With batches of two, the first batch is whole and stays; the failing one leaves nothing.
+    out = cli.run("ingest", str(path), "--account", account_id, "--batch", "2", code=1)
+    assert "line 3" in out["message"]
+    assert set(stored(cli, account_id)) == {"x1", "x2"}
+
+
+def test_ingest_names_the_real_line_past_blank_lines_and_non_json(cli, tmp_path):
+    account_id = new_account(cli)
+    path = write_jsonl(tmp_path / "gaps.jsonl", ["", record("g1"), "", "", record("g2", duration=-1)])
+    out = cli.run("ingest", str(path), "--account", account_id, code=1)
+    assert "line 5" in out["message"] and "duration" in out["message"], out
+    garbled = write_jsonl(tmp_path / "garbled.jsonl", [record("g1"), "{not json", record("g2")])
+    assert "line 2" in cli.run("ingest", str(garbled), "--account", account_id, code=1)["message"]
+    assert stored(cli, account_id) == {}
+    good = write_jsonl(tmp_path / "good.jsonl", [record("g1")])
+    assert cli.run("ingest", str(good), "--account", "f" * 24, code=1)["status"] == "error"
+
+
+# --- demo ----------------------------------------------------------------------------------------
+
+
+def test_demo_makes_a_working_account(cli):
+    out = cli.run("demo", "--calls", "200")
+    assert {"accountId", "userId", "token", "ssid", "username", "password"} <= set(out)
+    assert out["calls"] == 200
+    assert len(stored(cli, out["accountId"])) == 200
+    with cli.engine.connect() as conn:
+        who = auth.authenticate(conn, {"userId": out["userId"], "token": out["token"]})
+    assert who.permissions == frozenset(auth.PERMISSIONS) and who.account_id == out["accountId"]
+    with TestClient(create_app(cli.settings)) as client:
+        assert call(client, "reportCount", {"userId": out["userId"], "token": out["token"]}) == {
+            "status": "success",
+            "count": 200,
+        }
+        assert call(client, "reportCount", {"ssid": out["ssid"]})["count"] == 200
+        logged = call(
+            client, "login", {"username": out["username"], "password": out["password"]}, family="auth"
+        )
+        assert logged["userId"] == out["userId"]
+        page = call(client, "list", {"ssid": logged["ssid"], "limit": 1000})
+        assert len(page["data"]) == 200 and page["nextCursor"] is None
+
+
+# --- the reference's curl command against the real server ---------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for_health(port: int, proc: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"serve exited with {proc.returncode}: {log.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as resp:
+                if json.loads(resp.read())["status"] == "success":
+                    return
+        except OSError:
+            time.sleep(0.1)
+    pytest.fail(f"serve did not answer /health in 30 s: {log.read_text()[-2000:]}")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, str]]:
+    """`callreport serve` in its own process on SQLite; (port, ssid of a LIST_CALL_LOG user)."""
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed")
+    data_dir = tmp_path_factory.mktemp("serve-data")
+    env = {**os.environ, "CALLREPORT_DATA_DIR": str(data_dir)}
+    for name in ("CALLREPORT_DATABASE_URL", "CALLREPORT_STORAGE_URL"):
+        env.pop(name, None)
+    settings = Settings(data_dir=data_dir, database_url=None, embedded_worker=False)
+    cli = Cli(
+        {**env, "CALLREPORT_DATABASE_URL": None, "CALLREPORT_STORAGE_URL": None},
+        settings,
+        db.make_engine(settings.resolved_database_url()),
+    )
+    account_id = new_account(cli)
+    user_id = cli.run(
+        "user",
+        "create",
+        "--account",
+        account_id,
+        "--username",
+        "curl-user",
+        "--password",
+        "pw",
+        "--permission",
+        "LIST_CALL_LOG",
+    )["userId"]
+    ssid = cli.run("session", "create", "--user", user_id)["ssid"]
+    cli.engine.dispose()
+    exe = Path(sys.executable).with_name("callreport")
+    command = (
+        [str(exe)] if exe.exists() else [sys.executable, "-c", "from callreport.cli import main; main()"]
+    )
+    port = _free_port()
+    log = data_dir / "serve.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [*command, "serve", "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        _wait_for_health(port, proc, log)
+        yield port, ssid
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def curl(port: int, ssid: str, request_id: str) -> subprocess.CompletedProcess:
+    """The reference's curl command as written, against the local server."""
+    # indent=2 gives the reference's exact text: '{\n  "ssid": "...",\n  "requestId": "..."\n}'
+    data = json.dumps({"ssid": ssid, "requestId": request_id}, indent=2)
+    return subprocess.run(
+        [
+            "curl",
+            "--location",
+            "-g",
+            "--request",
+            "POST",
+            f"http://127.0.0.1:{port}/api/v2/CallReport/downloadPdf",
+            "--data-raw",
+            data,
+        ],
+        capture_output=True,
+        timeout=30,
+        check=True,
+    )
+
+
+def test_reference_curl_gets_file_not_exists(server):
+    pytest.importorskip("callreport.api.exports")
+    port, ssid = server
+    out = curl(port, ssid, secrets.token_hex(12))
+    assert out.stdout == b'{"status":"error","message":"File Not Exists","code":1009}'
+
+
+def test_reference_curl_with_a_bad_request_id(server):
+    pytest.importorskip("callreport.api.exports")
+    port, ssid = server
+    for bad in ["{{objectid}}", "12345", "g" * 24]:
+        assert curl(port, ssid, bad).stdout == b'{"status":"error","message":"Invalid parameter","code":1000}'
+
+
+def test_reference_curl_headers(server):
+    pytest.importorskip("callreport.api.exports")
+    port, ssid = server
+    data = json.dumps({"ssid": ssid, "requestId": secrets.token_hex(12)})
+    out = subprocess.run(
+        [
+            "curl",
+            "-s",
+            "-D",
+            "-",
+            "-o",
+            os.devnull,
+            "--request",
+            "POST",
+            f"http://127.0.0.1:{port}/api/v2/callreport/downloadpdf/",
+            "--data-raw",
+            data,
+        ],
+        capture_output=True,
+        timeout=30,
+        check=True,
+    )
+    head = out.stdout.decode("latin-1").split("\r\n")
+    assert head[0].split()[1] == "200"
+    fields = {}
+    for line in head[1:]:
+        if ":" in line:
+            key, value = line.split(":", 1)
+            fields.setdefault(key.strip().lower(), []).append(value.strip())
+    assert fields["access-control-allow-origin"] == ["*"]
+    assert fields["vary"] == ["Origin"]
+    assert fields["strict-transport-security"] == ["max-age=15724800; includeSubDomains"]
+    assert fields["content-length"] == [
+        str(len(b'{"status":"error","message":"File Not Exists","code":1009}'))
+    ]
+    # The reference's own example response carries this very validator for this very body.
+    assert fields["etag"] == ['W/"3a-Hk3L/tap5L1EXKsavffpKR6hbuU"']
