@@ -29,8 +29,10 @@ class Worker:
         self.engine = engine
         self.storage = storage
         self.settings = settings
-        # Unique across machines and restarts: the lease names its holder.
-        self.name = f"{name}@{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+        # Unique across machines and restarts: the lease names its holder. The lease column holds
+        # 64 characters (pod names alone reach 63), so the host name gives way, the unique tail stays.
+        tail = f":{os.getpid()}:{os.urandom(3).hex()}"
+        self.name = f"{name}@{socket.gethostname()}"[: 64 - len(tail)] + tail
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_sweep = 0.0

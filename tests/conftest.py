@@ -18,7 +18,7 @@ from callreport import auth, db
 from callreport.app import create_app
 from callreport.settings import Settings
 
-pytest_plugins = ["tests.fixtures.s3"]
+pytest_plugins = ["tests.fixtures.s3", "tests.fixtures.procs"]
 
 PG_ADMIN_URL = os.environ.get("CALLREPORT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REQUIRE_PG = os.environ.get("CALLREPORT_REQUIRE_POSTGRES") == "1"
