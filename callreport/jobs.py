@@ -37,6 +37,12 @@ def get(conn: sa.Connection, principal: Principal, request_id: str) -> Row | Non
 
 def find_idempotent(conn: sa.Connection, principal: Principal, key: str, since: int) -> Row | None:
     """The user's earliest request with this idempotency key in the window."""
+    if db.is_postgres(conn):
+        # Two retries racing under READ COMMITTED would both find nothing and both insert; this
+        # lock, held to the end of the caller's transaction, makes the second wait for the first.
+        # (SQLite's BEGIN IMMEDIATE already serialises the writers.)
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(
+            f"callreport-idempotency:{principal.user_id}:{key}", 0))))
     return conn.execute(
         sa.select(jobs)
         .where(
@@ -60,7 +66,10 @@ def page(conn: sa.Connection, principal: Principal, formats: list[str] | None, s
     if formats:
         stmt = stmt.where(jobs.c.format.in_(formats))
     if states:
-        stmt = stmt.where(jobs.c.state.in_(states))
+        # A done request past its retention is shown as expired before the sweep deletes its
+        # file, so it is filtered as expired too.
+        lapsed = sa.and_(jobs.c.state == "done", jobs.c.expires_at <= time.time())
+        stmt = stmt.where(sa.case((lapsed, "expired"), else_=jobs.c.state).in_(states))
     stmt = stmt.order_by(jobs.c.created_at.desc(), jobs.c.id.desc()).limit(limit).offset(offset)
     return list(conn.execute(stmt))
 
