@@ -28,7 +28,7 @@ STRIPE = colors.HexColor("#f2f2f2")
 HSCALE = 0.85  # table text condensed to 85 % width so the default 21 columns fit
 # Typical values by column name, else by kind: a column's preferred width is its sample's.
 _SAMPLES = {
-    "time": "0000-00-00 00:00:00", "phone": "+00 XXXXX XXX00", "int": "000000", "text": "Xxxxxxxxxxxx",
+    "time": "0000-00-00 00:00:00", "phone": "+00 00000-000000", "int": "000000", "text": "Xxxxxxxxxxxx",
     "any": "Xxxxxxxxxxxx", "json": '{"xxxxxxxx":"xxxxxxxx"}', "callId": "call-0000000001",
     "direction": "outbound", "callType": "click2call", "status": "answered", "agentId": "agent-0001",
     "agentName": "Firstname Lastn", "campaign": "Campaign xxxx", "department": "Department",
