@@ -37,7 +37,8 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             connect_args={"check_same_thread": False, "timeout": 30},
             pool_size=pool_size,
             max_overflow=20,
-            pool_pre_ping=True,
+            # No pre-ping: a local file cannot drop the connection, and a ping per checkout
+            # is a measurable share of a 2 ms request.
         )
 
         @event.listens_for(engine, "connect")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from callreport import errors
 
 log = logging.getLogger("callreport.http")
+access_log = logging.getLogger("callreport.access")
 
 CORS_HEADERS = {
     "access-control-allow-methods": "GET, PUT, POST, DELETE, OPTIONS",
@@ -256,30 +258,47 @@ async def dispatch(request: Request, ep: Endpoint) -> Response:
     state = request.app.state
     settings = state.settings
     request_id = uuid.uuid4().hex[:16]
+    started = time.perf_counter()
     try:
         limit = settings.ingest_body_limit_bytes if ep.body_limit < 0 else settings.body_limit_bytes
-        body = parse_body(await read_body(request, limit), settings.max_json_depth)
-        principal = None
-        if ep.authenticated:
-            creds = credential_shape(body)
-            principal = await run_in_threadpool(state.authenticate, creds)
-            if ep.permission and ep.permission not in principal.permissions:
-                raise errors.PermissionDenied(f"This endpoint needs the {ep.permission} permission.")
-        params = _validate(ep, body)
-        result = await run_in_threadpool(ep.handler, state.context(principal, request_id), params)
+        raw = await read_body(request, limit)
+        # One hop to a worker thread for all the rest: each hop costs ~0.1 ms of a 2 ms request.
+        result = await run_in_threadpool(_run, state, ep, raw, request_id)
     except errors.ApiError as exc:
         if ep.download:
             exc.detail = None  # download errors are exactly the reference's bodies
+        _access(request_id, ep, exc.code, started)
         return error_response(exc)
     except Exception as exc:  # every other failure becomes 1010 or 1009, logged, never shown
         if is_db_unavailable(exc):
             log.warning("request %s %s: database unavailable: %s", request_id, ep.path, exc.__class__.__name__)
+            _access(request_id, ep, 1010, started)
             return error_response(errors.DatabaseUnavailable())
         log.exception("request %s %s failed", request_id, ep.path)
+        _access(request_id, ep, 1009, started)
         return error_response(errors.SomethingWentWrong())
+    _access(request_id, ep, "success", started)
     if isinstance(result, Response):
         return result
     return json_response({"status": "success", **result})
+
+
+def _run(state: Any, ep: Endpoint, raw: bytes, request_id: str) -> Any:
+    """Parse, check credentials and permission, validate, then run the handler (in a worker thread)."""
+    body = parse_body(raw, state.settings.max_json_depth)
+    principal = None
+    if ep.authenticated:
+        principal = state.authenticate(credential_shape(body))
+        if ep.permission and ep.permission not in principal.permissions:
+            raise errors.PermissionDenied(f"This endpoint needs the {ep.permission} permission.")
+    params = _validate(ep, body)
+    return ep.handler(state.context(principal, request_id), params)
+
+
+def _access(request_id: str, ep: Endpoint, outcome: object, started: float) -> None:
+    """One line per request: id, endpoint, outcome and time; never a body (it holds secrets)."""
+    if access_log.isEnabledFor(logging.INFO):
+        access_log.info("%s %s %s %.1fms", request_id, ep.path, outcome, (time.perf_counter() - started) * 1000)
 
 
 INT64 = (-(2**63), 2**63 - 1)
