@@ -39,6 +39,8 @@ STRICT = ConfigDict(extra="forbid", strict=True)
 DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 LOCAL_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$")
 PHONE_NOISE = re.compile(r"[+\s-]")
+# The keys ingest stores; any other field is one no call has (and would break SQLite's JSON path).
+FIELD_KEY = re.compile(r'[^"\\\x00-\x1f]+')
 
 
 class AnalysisCondition(BaseModel):
@@ -210,7 +212,11 @@ def where(r: Resolved, dialect: str) -> list[ColumnElement]:
     from callreport.analysis import condition  # the JSON dialect details live there
 
     for cond in f.callAnalysis or ():
-        out.append(condition(cond.field, cond.op, cond.value, dialect))
+        if FIELD_KEY.fullmatch(cond.field):
+            out.append(condition(cond.field, cond.op, cond.value, dialect))
+        else:  # every call lacks this field: only ne, nin and exists=false hold
+            lacking = cond.op in ("ne", "nin") or (cond.op == "exists" and cond.value is False)
+            out.append(sa.true() if lacking else sa.false())
     return out
 
 
@@ -222,6 +228,11 @@ SORT_COLUMNS = {
     "agentName": calls.c.agent_name, "customerNumber": calls.c.customer_number,
 }
 TEXT_SORTS = ("agentName", "customerNumber")
+
+
+def _int_bound(col: sa.Column) -> int:
+    """Beyond this an integer does not fit the column (durations are INTEGER, times BIGINT)."""
+    return 2**63 if isinstance(col.type, sa.BigInteger) else 2**31
 
 
 def order_by(f: CallFilter) -> list[ColumnElement]:
@@ -252,9 +263,8 @@ def decode_cursor(f: CallFilter, cursor: str) -> tuple[Any, str]:
         raise ValueError("was made for another sortBy or sortOrder")
     col = SORT_COLUMNS[f.sortBy]
     # The value must fit the column: a string or a bool compared to an integer is a database error.
-    fits = (value is None and col.nullable) or (
-        isinstance(value, str) if f.sortBy in TEXT_SORTS else type(value) is int and abs(value) < 2**63
-    )
+    number = type(value) is int and abs(value) < _int_bound(col)
+    fits = (value is None and col.nullable) or (isinstance(value, str) if f.sortBy in TEXT_SORTS else number)
     if not isinstance(call_id, str) or not fits:
         raise ValueError("is not a cursor this service made")
     return value, call_id

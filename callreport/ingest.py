@@ -67,16 +67,34 @@ class CallRecord(BaseModel):
     @classmethod
     def _keys(cls, v: dict[str, Any]) -> dict[str, Any]:
         for key in v:
-            if not ANALYSIS_KEY.match(key):
+            if not ANALYSIS_KEY.fullmatch(key):  # match() would let a final newline through
                 raise ValueError(f"key {key[:70]!r} must be 1-64 characters without quotes, backslashes or controls")
         return v
+
+
+def _record_schema() -> dict:
+    """CallRecord's JSON schema with its Event definition inlined (for the OpenAPI document)."""
+    schema = CallRecord.model_json_schema()
+    event = schema.pop("$defs")["Event"]
+    schema["properties"]["events"]["items"] = event
+    # What clients should send; a time without an offset is still taken in the account's timezone.
+    for props, name in ((schema["properties"], "startTime"), (schema["properties"], "endTime"),
+                        (event["properties"], "time")):
+        props[name]["format"] = "date-time"
+    schema["properties"]["callAnalysis"]["propertyNames"] = {"pattern": ANALYSIS_KEY.pattern}
+    return schema
+
+
+def _document_calls(schema: dict) -> None:
+    # Records are validated one by one in to_rows (so errors name their index); the schema says what they are.
+    schema["items"] = _record_schema()
 
 
 class IngestParams(BaseModel):
     """The ingest body: 1 to 10,000 call records."""
 
     model_config = STRICT
-    calls: Annotated[list[Any], Field(min_length=1, max_length=MAX_BATCH)]
+    calls: Annotated[list[Any], Field(min_length=1, max_length=MAX_BATCH, json_schema_extra=_document_calls)]
 
 
 _records = TypeAdapter(list[CallRecord])
