@@ -186,14 +186,20 @@ def describe_validation(exc: ValidationError) -> str:
     return f"{loc}: {msg[0].lower() + msg[1:]}." if loc else f"{msg}."
 
 
+SQLITE_UNREACHABLE = ("unable to open", "disk i/o error", "readonly database", "database disk image")
+
+
 def is_db_unavailable(exc: BaseException) -> bool:
     """Whether a database error means the database cannot be reached."""
     if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
         return True
     if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError):
         text = str(exc.orig).lower() if getattr(exc, "orig", None) else str(exc).lower()
-        # SQLite's "database is locked" is contention, not an unreachable database.
-        return "locked" not in text
+        if type(getattr(exc, "orig", None)).__module__.startswith("sqlite3"):
+            # On SQLite only a file that cannot be opened or read is "cannot reach the database";
+            # "locked" is contention and SQL or JSON-path errors are bugs (1009).
+            return any(s in text for s in SQLITE_UNREACHABLE)
+        return True
     return isinstance(exc, sa.exc.TimeoutError)
 
 
