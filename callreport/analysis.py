@@ -35,6 +35,7 @@ def condition(field: str, op: str, value: Any, dialect: str) -> ColumnElement:
 
 # --- SQLite ----------------------------------------------------------------------------------
 
+
 def _sqlite(field: str, op: str, value: Any) -> ColumnElement:
     path = '$."' + field + '"'
     jtype = sa.func.json_type(calls.c.call_analysis, path)
@@ -69,6 +70,7 @@ def _sqlite(field: str, op: str, value: Any) -> ColumnElement:
 
 
 # --- PostgreSQL -------------------------------------------------------------------------------
+
 
 def _postgres(field: str, op: str, value: Any) -> ColumnElement:
     doc = calls.c.call_analysis

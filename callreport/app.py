@@ -123,8 +123,12 @@ def _add_handlers(app: FastAPI) -> None:
 
 
 CREDENTIALS_SCHEMA = {
-    "ssid": {"type": "string", "minLength": 1, "maxLength": 200,
-             "description": "Session id from auth/login (not with userId/token)."},
+    "ssid": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 200,
+        "description": "Session id from auth/login (not with userId/token).",
+    },
     "userId": {"type": "string", "minLength": 1, "maxLength": 200, "description": "User id, with token."},
     "token": {"type": "string", "minLength": 1, "maxLength": 200, "description": "API token, with userId."},
 }

@@ -62,9 +62,7 @@ def hash_password(password: str) -> str:
 def verify_password(password: str, stored: str) -> bool:
     """Whether the password matches the stored hash (constant-time comparison)."""
     _, n, r, p, salt, digest = stored.split("$")
-    got = hashlib.scrypt(
-        password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p), maxmem=1 << 26
-    )
+    got = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p), maxmem=1 << 26)
     return hmac.compare_digest(got.hex(), digest)
 
 
@@ -109,8 +107,13 @@ def create_user(
     user_id = new_id()
     conn.execute(
         users.insert().values(
-            id=user_id, account_id=account_id, username=username, password_hash=hash_password(password),
-            permissions=",".join(sorted(set(permissions))), agents=agents or None, created_at=int(time.time()),
+            id=user_id,
+            account_id=account_id,
+            username=username,
+            password_hash=hash_password(password),
+            permissions=",".join(sorted(set(permissions))),
+            agents=agents or None,
+            created_at=int(time.time()),
         )
     )
     return user_id
@@ -148,9 +151,15 @@ def authenticate(conn: Connection, creds: dict[str, str]) -> Principal:
     now = int(time.time())
     row = conn.execute(
         sa.select(
-            credentials.c.secret_hash, credentials.c.user_id, credentials.c.expires_at, credentials.c.revoked_at,
-            users.c.permissions, users.c.agents, accounts.c.id.label("account_id"),
-            accounts.c.name.label("account_name"), accounts.c.timezone,
+            credentials.c.secret_hash,
+            credentials.c.user_id,
+            credentials.c.expires_at,
+            credentials.c.revoked_at,
+            users.c.permissions,
+            users.c.agents,
+            accounts.c.id.label("account_id"),
+            accounts.c.name.label("account_name"),
+            accounts.c.timezone,
         )
         .join(users, users.c.id == credentials.c.user_id)
         .join(accounts, accounts.c.id == users.c.account_id)
@@ -161,15 +170,16 @@ def authenticate(conn: Connection, creds: dict[str, str]) -> Principal:
     if kind == "token" and not hmac.compare_digest(row.user_id.encode(), creds["userId"].encode()):
         raise errors.InvalidToken()
     return Principal(
-        account_id=row.account_id, account_name=row.account_name, account_tz=row.timezone,
-        user_id=row.user_id, permissions=frozenset(p for p in row.permissions.split(",") if p),
+        account_id=row.account_id,
+        account_name=row.account_name,
+        account_tz=row.timezone,
+        user_id=row.user_id,
+        permissions=frozenset(p for p in row.permissions.split(",") if p),
         agents=tuple(row.agents) if row.agents else None,
     )
 
 
-def login(
-    conn: Connection, username: str, password: str, ttl_seconds: int, max_failures: int, window: int
-) -> dict:
+def login(conn: Connection, username: str, password: str, ttl_seconds: int, max_failures: int, window: int) -> dict:
     """Check a username and password and open a session; throttled per username."""
     now = int(time.time())
     recent = conn.execute(

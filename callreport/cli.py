@@ -68,8 +68,13 @@ def serve(
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     _engine(settings).dispose()
     uvicorn.run(
-        "callreport.app:app_from_env", factory=True, host=host, port=port, workers=workers,
-        log_level=settings.log_level.lower(), access_log=False,
+        "callreport.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=settings.log_level.lower(),
+        access_log=False,
     )
 
 
@@ -105,7 +110,7 @@ def user_create(
     account: Annotated[str, typer.Option(help="Account id.")],
     username: Annotated[str, typer.Option()],
     password: Annotated[str, typer.Option()],
-    permission: Annotated[list[str] | None, typer.Option(help="LIST_CALL_LOG, VIEW_NUMBER, INGEST_CALL_LOG, ADMIN")] = None,
+    permission: Annotated[list[str] | None, typer.Option(help=", ".join(auth.PERMISSIONS))] = None,
     agents: Annotated[str | None, typer.Option(help="Limit the user to these agent ids: A,B,C")] = None,
     json: JsonOpt = False,
 ) -> None:
@@ -174,22 +179,33 @@ def session_revoke(user: Annotated[str, typer.Option(help="User id.")], json: Js
 
 def _progress() -> Progress:
     return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        console=err_console, transient=False, disable=not err_console.is_terminal and "CALLREPORT_PROGRESS" not in os.environ,
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=False,
+        # A bar only where someone watches (a terminal), or when asked for.
+        disable=not err_console.is_terminal and "CALLREPORT_PROGRESS" not in os.environ,
     )
 
 
 def load_records(
-    engine, account_id: str, records, total: int | None, label: str, batch: int = 5000,
+    engine,
+    account_id: str,
+    records,
+    total: int | None,
+    label: str,
+    batch: int = 5000,
     lines: list[int] | None = None,
 ) -> dict:
     """Validate and upsert records in atomic batches, with a progress bar; returns the counts."""
     from zoneinfo import ZoneInfo
 
+    import sqlalchemy as sa
+
     from callreport.ingest import to_rows
     from callreport.models import accounts
-
-    import sqlalchemy as sa
 
     with engine.connect() as conn:
         tz = conn.execute(sa.select(accounts.c.timezone).where(accounts.c.id == account_id)).scalar()
@@ -291,8 +307,13 @@ def demo(
         ssid, expires = auth.issue(conn, user_id, "session", settings.session_ttl_seconds)
     counts = load_records(engine, account_id, generate_calls(calls, days=days, tz="Asia/Kolkata"), calls, "demo calls")
     out = {
-        "accountId": account_id, "username": username, "password": password, "userId": user_id,
-        "token": token, "ssid": ssid, "calls": counts["inserted"],
+        "accountId": account_id,
+        "username": username,
+        "password": password,
+        "userId": user_id,
+        "token": token,
+        "ssid": ssid,
+        "calls": counts["inserted"],
     }
     emit(out, json, _demo_text(out))
 
@@ -309,17 +330,19 @@ def _free_username(conn, base: str) -> str:
 
 
 def _demo_text(out: dict) -> str:
-    body = '{"userId": "%s", "token": "%s", "limit": 5}' % (out["userId"], out["token"])
-    return "\n".join([
-        f"Demo account {out['accountId']} with {out['calls']} calls.",
-        f"  login:    username {out['username']}  password {out['password']}",
-        f"  userId:   {out['userId']}",
-        f"  token:    {out['token']}",
-        f"  ssid:     {out['ssid']}",
-        "Try it (once `callreport serve` runs):",
-        f"  curl -s http://127.0.0.1:8000/api/v2/callreport/list --data-raw '{body}'",
-        "API docs: http://127.0.0.1:8000/docs",
-    ])
+    body = orjson.dumps({"userId": out["userId"], "token": out["token"], "limit": 5}).decode()
+    return "\n".join(
+        [
+            f"Demo account {out['accountId']} with {out['calls']} calls.",
+            f"  login:    username {out['username']}  password {out['password']}",
+            f"  userId:   {out['userId']}",
+            f"  token:    {out['token']}",
+            f"  ssid:     {out['ssid']}",
+            "Try it (once `callreport serve` runs):",
+            f"  curl -s http://127.0.0.1:8000/api/v2/callreport/list --data-raw '{body}'",
+            "API docs: http://127.0.0.1:8000/docs",
+        ]
+    )
 
 
 def main() -> None:

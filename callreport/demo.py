@@ -106,15 +106,11 @@ HANGUP_WEIGHTS: dict[str, dict[str | None, int]] = {
     "noanswer": {"system": 85, None: 15},
     "failed": {"system": 60, None: 40},
 }
-RING_SECONDS = dict(
-    answered=(2, 25), missed=(15, 30), noanswer=(25, 45), busy=(1, 6), failed=(0, 4), cancelled=(2, 20)
-)
+RING_SECONDS = dict(answered=(2, 25), missed=(15, 30), noanswer=(25, 45), busy=(1, 6), failed=(0, 4), cancelled=(2, 20))
 WAIT_MEAN_SECONDS = {"answered": 30, "missed": 60, "cancelled": 40}
 # Share of unanswered inbound calls that still name the agent who was rung.
 AGENT_KEPT = {"missed": 0.45, "noanswer": 0.5, "cancelled": 0.2, "busy": 0.1, "failed": 0.05}
-STATUS_DISPOSITION = dict(
-    missed="Missed", cancelled="Abandoned", busy="Busy", noanswer="No Answer", failed="Failed"
-)
+STATUS_DISPOSITION = dict(missed="Missed", cancelled="Abandoned", busy="Busy", noanswer="No Answer", failed="Failed")
 SENTIMENTS = ("positive", "positive", "neutral", "neutral", "neutral", "negative", "mixed")
 # Relative call volume by local hour of day and by weekday (Monday first).
 HOUR_WEIGHTS = (2, 1, 1, 1, 1, 2, 4, 10, 35, 80, 100, 100, 75, 65, 90, 100, 90, 70, 35, 18, 10, 6, 4, 3)

@@ -16,8 +16,17 @@ from zoneinfo import ZoneInfo
 
 import orjson
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, model_validator
-from pydantic import field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    field_validator,
+    model_validator,
+)
 from sqlalchemy.sql.elements import ColumnElement
 
 from callreport.auth import check_timezone
@@ -167,6 +176,7 @@ def resolve(f: CallFilter, account_tz: str) -> Resolved:
 
 # --- predicates -------------------------------------------------------------------------
 
+
 def in_range(start: int | None, end: int | None) -> list[ColumnElement]:
     """startDate <= startTime <= endDate."""
     out = []
@@ -184,14 +194,22 @@ def number_ends_with(digits: str) -> ColumnElement:
 
 
 LIST_FIELDS = {
-    "agentIds": calls.c.agent_id, "callTypes": calls.c.call_type, "didNumbers": calls.c.did_number,
-    "campaigns": calls.c.campaign, "departments": calls.c.department, "dispositions": calls.c.disposition,
-    "callIds": calls.c.call_id, "directions": calls.c.direction, "statuses": calls.c.status,
+    "agentIds": calls.c.agent_id,
+    "callTypes": calls.c.call_type,
+    "didNumbers": calls.c.did_number,
+    "campaigns": calls.c.campaign,
+    "departments": calls.c.department,
+    "dispositions": calls.c.disposition,
+    "callIds": calls.c.call_id,
+    "directions": calls.c.direction,
+    "statuses": calls.c.status,
     "hangupBy": calls.c.hangup_by,
 }
 BOUNDS = {
-    "minDuration": (calls.c.duration, ">="), "maxDuration": (calls.c.duration, "<="),
-    "minTalkDuration": (calls.c.talk_duration, ">="), "maxTalkDuration": (calls.c.talk_duration, "<="),
+    "minDuration": (calls.c.duration, ">="),
+    "maxDuration": (calls.c.duration, "<="),
+    "minTalkDuration": (calls.c.talk_duration, ">="),
+    "maxTalkDuration": (calls.c.talk_duration, "<="),
 }
 
 
@@ -223,9 +241,13 @@ def where(r: Resolved, dialect: str) -> list[ColumnElement]:
 # --- ordering and cursors ------------------------------------------------------------------
 
 SORT_COLUMNS = {
-    "startTime": calls.c.start_ts, "endTime": calls.c.end_ts, "duration": calls.c.duration,
-    "talkDuration": calls.c.talk_duration, "waitTime": calls.c.wait_time,
-    "agentName": calls.c.agent_name, "customerNumber": calls.c.customer_number,
+    "startTime": calls.c.start_ts,
+    "endTime": calls.c.end_ts,
+    "duration": calls.c.duration,
+    "talkDuration": calls.c.talk_duration,
+    "waitTime": calls.c.wait_time,
+    "agentName": calls.c.agent_name,
+    "customerNumber": calls.c.customer_number,
 }
 TEXT_SORTS = ("agentName", "customerNumber")
 

@@ -8,8 +8,18 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
-from pydantic import TypeAdapter, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
 
 from callreport import errors
 
@@ -78,8 +88,11 @@ def _record_schema() -> dict:
     event = schema.pop("$defs")["Event"]
     schema["properties"]["events"]["items"] = event
     # What clients should send; a time without an offset is still taken in the account's timezone.
-    for props, name in ((schema["properties"], "startTime"), (schema["properties"], "endTime"),
-                        (event["properties"], "time")):
+    for props, name in (
+        (schema["properties"], "startTime"),
+        (schema["properties"], "endTime"),
+        (event["properties"], "time"),
+    ):
         props[name]["format"] = "date-time"
     schema["properties"]["callAnalysis"]["propertyNames"] = {"pattern": ANALYSIS_KEY.pattern}
     return schema
@@ -150,12 +163,29 @@ def _row(account_id: str, index: int, rec: CallRecord, tz: ZoneInfo, now: int) -
             item["note"] = ev.note
         events.append(item)
     return {
-        "account_id": account_id, "call_id": rec.callId, "start_ts": start, "end_ts": end,
-        "duration": rec.duration, "talk_duration": rec.talkDuration, "hold_duration": rec.holdDuration,
-        "wait_time": rec.waitTime, "direction": rec.direction, "call_type": rec.callType, "status": rec.status,
-        "caller_number": rec.callerNumber, "customer_number": rec.customerNumber,
-        "customer_rev": NON_DIGITS.sub("", rec.customerNumber)[::-1], "did_number": rec.didNumber,
-        "agent_id": rec.agentId, "agent_name": rec.agentName, "campaign": rec.campaign,
-        "department": rec.department, "disposition": rec.disposition, "hangup_by": rec.hangupBy,
-        "recording_url": rec.recordingUrl, "call_analysis": rec.callAnalysis, "events": events, "updated_at": now,
+        "account_id": account_id,
+        "call_id": rec.callId,
+        "start_ts": start,
+        "end_ts": end,
+        "duration": rec.duration,
+        "talk_duration": rec.talkDuration,
+        "hold_duration": rec.holdDuration,
+        "wait_time": rec.waitTime,
+        "direction": rec.direction,
+        "call_type": rec.callType,
+        "status": rec.status,
+        "caller_number": rec.callerNumber,
+        "customer_number": rec.customerNumber,
+        "customer_rev": NON_DIGITS.sub("", rec.customerNumber)[::-1],
+        "did_number": rec.didNumber,
+        "agent_id": rec.agentId,
+        "agent_name": rec.agentName,
+        "campaign": rec.campaign,
+        "department": rec.department,
+        "disposition": rec.disposition,
+        "hangup_by": rec.hangupBy,
+        "recording_url": rec.recordingUrl,
+        "call_analysis": rec.callAnalysis,
+        "events": events,
+        "updated_at": now,
     }

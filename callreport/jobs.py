@@ -41,13 +41,20 @@ def find_idempotent(conn: sa.Connection, principal: Principal, key: str, since: 
         # Two retries racing under READ COMMITTED would both find nothing and both insert; this
         # lock, held to the end of the caller's transaction, makes the second wait for the first.
         # (SQLite's BEGIN IMMEDIATE already serialises the writers.)
-        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(
-            f"callreport-idempotency:{principal.user_id}:{key}", 0))))
+        conn.execute(
+            sa.select(
+                sa.func.pg_advisory_xact_lock(
+                    sa.func.hashtextextended(f"callreport-idempotency:{principal.user_id}:{key}", 0)
+                )
+            )
+        )
     return conn.execute(
         sa.select(jobs)
         .where(
-            jobs.c.account_id == principal.account_id, jobs.c.created_by == principal.user_id,
-            jobs.c.idempotency_key == key, jobs.c.created_at >= since,
+            jobs.c.account_id == principal.account_id,
+            jobs.c.created_by == principal.user_id,
+            jobs.c.idempotency_key == key,
+            jobs.c.created_at >= since,
         )
         .order_by(jobs.c.created_at, jobs.c.id)
         .limit(1)
@@ -59,8 +66,14 @@ def create(conn: sa.Connection, values: dict) -> None:
     conn.execute(jobs.insert().values(state="pending", progress=0, row_count=0, created_at=int(time.time()), **values))
 
 
-def page(conn: sa.Connection, principal: Principal, formats: list[str] | None, states: list[str] | None,
-         limit: int, offset: int) -> list[Row]:
+def page(
+    conn: sa.Connection,
+    principal: Principal,
+    formats: list[str] | None,
+    states: list[str] | None,
+    limit: int,
+    offset: int,
+) -> list[Row]:
     """A page of requests the principal sees, newest first."""
     stmt = sa.select(jobs).where(*visible(principal))
     if formats:
@@ -90,6 +103,7 @@ def cancel(conn: sa.Connection, request_id: str) -> None:
 
 # --- the worker's side -------------------------------------------------------------------
 
+
 def claim(engine: Engine, worker: str, lease_seconds: float) -> Row | None:
     """Take the oldest pending job, or a running one whose lease ran out; None if there is none."""
     now = time.time()
@@ -106,17 +120,27 @@ def claim(engine: Engine, worker: str, lease_seconds: float) -> Row | None:
             return None
         if row.attempts >= MAX_ATTEMPTS:
             conn.execute(
-                jobs.update().where(jobs.c.id == row.id).values(
-                    state="failed", finished_at=int(now), lease_owner=None,
+                jobs.update()
+                .where(jobs.c.id == row.id)
+                .values(
+                    state="failed",
+                    finished_at=int(now),
+                    lease_owner=None,
                     error=f"the job stopped its worker {row.attempts} times; not retried",
                 )
             )
             return None
         conn.execute(
-            jobs.update().where(jobs.c.id == row.id).values(
-                state="running", lease_owner=worker, lease_expires_at=now + lease_seconds,
-                attempts=jobs.c.attempts + 1, started_at=sa.func.coalesce(jobs.c.started_at, int(now)),
-                progress=0, row_count=0,
+            jobs.update()
+            .where(jobs.c.id == row.id)
+            .values(
+                state="running",
+                lease_owner=worker,
+                lease_expires_at=now + lease_seconds,
+                attempts=jobs.c.attempts + 1,
+                started_at=sa.func.coalesce(jobs.c.started_at, int(now)),
+                progress=0,
+                row_count=0,
             )
         )
         return conn.execute(sa.select(jobs).where(jobs.c.id == row.id)).first()
@@ -130,23 +154,34 @@ def heartbeat(engine: Engine, job_id: str, worker: str, lease_seconds: float, pr
     """Extend the lease and record progress; False when the job is no longer this worker's."""
     with db.writing(engine) as conn:
         result = conn.execute(
-            jobs.update().where(*_mine(job_id, worker)).values(
-                lease_expires_at=time.time() + lease_seconds, progress=progress, row_count=rows
-            )
+            jobs.update()
+            .where(*_mine(job_id, worker))
+            .values(lease_expires_at=time.time() + lease_seconds, progress=progress, row_count=rows)
         )
     return result.rowcount == 1
 
 
-def finish(engine: Engine, job_id: str, worker: str, *, key: str, size: int, sha256: str, rows: int,
-           retention_days: float) -> bool:
+def finish(
+    engine: Engine, job_id: str, worker: str, *, key: str, size: int, sha256: str, rows: int, retention_days: float
+) -> bool:
     """Mark the job done with its file; False when it was cancelled or taken over meanwhile."""
     now = int(time.time())
     with db.writing(engine) as conn:
         result = conn.execute(
-            jobs.update().where(*_mine(job_id, worker)).values(
-                state="done", progress=100, row_count=rows, file_size=size, sha256=sha256, storage_key=key,
-                finished_at=now, expires_at=now + int(retention_days * 86400), lease_owner=None,
-                lease_expires_at=None, error=None,
+            jobs.update()
+            .where(*_mine(job_id, worker))
+            .values(
+                state="done",
+                progress=100,
+                row_count=rows,
+                file_size=size,
+                sha256=sha256,
+                storage_key=key,
+                finished_at=now,
+                expires_at=now + int(retention_days * 86400),
+                lease_owner=None,
+                lease_expires_at=None,
+                error=None,
             )
         )
     return result.rowcount == 1
@@ -156,8 +191,13 @@ def fail(engine: Engine, job_id: str, worker: str, reason: str) -> bool:
     """Mark the job failed with the reason; False when it was no longer this worker's."""
     with db.writing(engine) as conn:
         result = conn.execute(
-            jobs.update().where(*_mine(job_id, worker)).values(
-                state="failed", error=reason[:1000], finished_at=int(time.time()), lease_owner=None,
+            jobs.update()
+            .where(*_mine(job_id, worker))
+            .values(
+                state="failed",
+                error=reason[:1000],
+                finished_at=int(time.time()),
+                lease_owner=None,
                 lease_expires_at=None,
             )
         )
@@ -170,9 +210,16 @@ def release(engine: Engine, worker: str) -> int:
         result = conn.execute(
             jobs.update()
             .where(jobs.c.state == "running", jobs.c.lease_owner == worker)
-            .values(state="pending", lease_owner=None, lease_expires_at=None, progress=0, row_count=0,
-                    attempts=sa.func.max(jobs.c.attempts - 1, 0) if engine.dialect.name == "sqlite"
-                    else sa.func.greatest(jobs.c.attempts - 1, 0))
+            .values(
+                state="pending",
+                lease_owner=None,
+                lease_expires_at=None,
+                progress=0,
+                row_count=0,
+                attempts=sa.func.max(jobs.c.attempts - 1, 0)
+                if engine.dialect.name == "sqlite"
+                else sa.func.greatest(jobs.c.attempts - 1, 0),
+            )
         )
     return result.rowcount
 
@@ -181,11 +228,13 @@ def expired(engine: Engine, now: float | None = None, limit: int = 100) -> list[
     """Done jobs whose retention has ended."""
     now = time.time() if now is None else now
     with engine.connect() as conn:
-        return list(conn.execute(
-            sa.select(jobs.c.id, jobs.c.storage_key)
-            .where(jobs.c.state == "done", jobs.c.expires_at <= now)
-            .limit(limit)
-        ))
+        return list(
+            conn.execute(
+                sa.select(jobs.c.id, jobs.c.storage_key)
+                .where(jobs.c.state == "done", jobs.c.expires_at <= now)
+                .limit(limit)
+            )
+        )
 
 
 def mark_expired(engine: Engine, job_id: str) -> None:

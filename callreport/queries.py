@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -72,6 +72,7 @@ def stream(conn: Connection, principal: Principal, r: filters.Resolved, batch: i
 
 # --- summary ----------------------------------------------------------------------------------
 
+
 def offsets(tz: ZoneInfo, lo: int, hi: int) -> list[tuple[int, int]]:
     """The zone's UTC offsets over [lo, hi]: (from_ts, offset seconds), found day by day."""
 
@@ -93,7 +94,7 @@ def offsets(tz: ZoneInfo, lo: int, hi: int) -> list[tuple[int, int]]:
 
 
 def _utc(ts: int) -> datetime:
-    return datetime.fromtimestamp(ts, timezone.utc)
+    return datetime.fromtimestamp(ts, UTC)
 
 
 def local_seconds(col: Any, tz: ZoneInfo, lo: int, hi: int) -> Any:
@@ -106,8 +107,12 @@ def local_seconds(col: Any, tz: ZoneInfo, lo: int, hi: int) -> Any:
 
 
 GROUP_COLUMNS = {
-    "status": calls.c.status, "direction": calls.c.direction, "callType": calls.c.call_type,
-    "campaign": calls.c.campaign, "department": calls.c.department, "disposition": calls.c.disposition,
+    "status": calls.c.status,
+    "direction": calls.c.direction,
+    "callType": calls.c.call_type,
+    "campaign": calls.c.campaign,
+    "department": calls.c.department,
+    "disposition": calls.c.disposition,
     "agent": calls.c.agent_id,
 }
 

@@ -242,8 +242,15 @@ class Api:
 
         def register(handler: Callable) -> Callable:
             ep = Endpoint(
-                f"{self.prefix}/{name.lower()}", params, handler, permission, authenticated,
-                -1 if ingest else 0, download, (handler.__doc__ or name).strip().splitlines()[0], media_type,
+                f"{self.prefix}/{name.lower()}",
+                params,
+                handler,
+                permission,
+                authenticated,
+                -1 if ingest else 0,
+                download,
+                (handler.__doc__ or name).strip().splitlines()[0],
+                media_type,
             )
             self.endpoints.append(ep)
 
@@ -251,7 +258,12 @@ class Api:
                 return await dispatch(request, ep)
 
             self.router.add_api_route(
-                ep.path, route, methods=["POST"], summary=ep.summary, name=name, tags=tags,
+                ep.path,
+                route,
+                methods=["POST"],
+                summary=ep.summary,
+                name=name,
+                tags=tags,
                 openapi_extra={"x-callreport-endpoint": name},
             )
             return handler

@@ -98,8 +98,9 @@ class Tenant:
         return {"userId": self.user_id, "token": self.token}
 
 
-def make_tenant(engine: sa.Engine, permissions=auth.PERMISSIONS, timezone: str = "UTC", agents=None,
-                account_id: str | None = None) -> Tenant:
+def make_tenant(
+    engine: sa.Engine, permissions=auth.PERMISSIONS, timezone: str = "UTC", agents=None, account_id: str | None = None
+) -> Tenant:
     """A new account (or a new user in account_id) with a token."""
     password = secrets.token_hex(8)
     username = f"u_{secrets.token_hex(6)}"

@@ -211,15 +211,15 @@ def test_secrets_are_stored_only_as_hashes(client, engine):
 def test_an_account_never_sees_another_accounts_calls(client, engine):
     a, b = make_tenant(engine), make_tenant(engine)
     assert (
-        call(
-            client, "ingest", {**a.creds, "calls": [record("shared", agentName="A side"), record("a-only")]}
-        )["inserted"]
+        call(client, "ingest", {**a.creds, "calls": [record("shared", agentName="A side"), record("a-only")]})[
+            "inserted"
+        ]
         == 2
     )
     assert (
-        call(
-            client, "ingest", {**b.creds, "calls": [record("shared", agentName="B side"), record("b-only")]}
-        )["inserted"]
+        call(client, "ingest", {**b.creds, "calls": [record("shared", agentName="B side"), record("b-only")]})[
+            "inserted"
+        ]
         == 2
     )
     b_ssid = login(client, b.username, b.password)["ssid"]
@@ -302,9 +302,7 @@ def test_login_is_throttled_per_username_then_released(engine, local_storage, tm
         assert got["status"] == "success" and got["userId"] == t.user_id
         assert count(c, {"ssid": got["ssid"]})["status"] == "success"
     with engine.connect() as conn:
-        left = conn.execute(
-            sa.select(sa.func.count()).where(login_failures.c.username == t.username)
-        ).scalar()
+        left = conn.execute(sa.select(sa.func.count()).where(login_failures.c.username == t.username)).scalar()
     assert left == 0  # a good login clears the record
 
 

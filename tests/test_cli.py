@@ -120,9 +120,7 @@ def new_account(cli: Cli, tz: str = "Asia/Kolkata") -> str:
 def stored(cli: Cli, account_id: str) -> dict[str, str | None]:
     """callId -> agentName of the account's calls, read from the database."""
     with cli.engine.connect() as conn:
-        rows = conn.execute(
-            sa.select(calls.c.call_id, calls.c.agent_name).where(calls.c.account_id == account_id)
-        )
+        rows = conn.execute(sa.select(calls.c.call_id, calls.c.agent_name).where(calls.c.account_id == account_id))
         return {r.call_id: r.agent_name for r in rows}
 
 
@@ -331,9 +329,7 @@ def test_demo_makes_a_working_account(cli):
             "count": 200,
         }
         assert call(client, "reportCount", {"ssid": out["ssid"]})["count"] == 200
-        logged = call(
-            client, "login", {"username": out["username"], "password": out["password"]}, family="auth"
-        )
+        logged = call(client, "login", {"username": out["username"], "password": out["password"]}, family="auth")
         assert logged["userId"] == out["userId"]
         page = call(client, "list", {"ssid": logged["ssid"], "limit": 1000})
         assert len(page["data"]) == 200 and page["nextCursor"] is None
@@ -393,15 +389,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, str]
     ssid = cli.run("session", "create", "--user", user_id)["ssid"]
     cli.engine.dispose()
     exe = Path(sys.executable).with_name("callreport")
-    command = (
-        [str(exe)] if exe.exists() else [sys.executable, "-c", "from callreport.cli import main; main()"]
-    )
+    command = [str(exe)] if exe.exists() else [sys.executable, "-c", "from callreport.cli import main; main()"]
     port = _free_port()
     log = data_dir / "serve.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [*command, "serve", "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT
-        )
+        proc = subprocess.Popen([*command, "serve", "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
         _wait_for_health(port, proc, log)
         yield port, ssid
@@ -481,8 +473,6 @@ def test_reference_curl_headers(server):
     assert fields["access-control-allow-origin"] == ["*"]
     assert fields["vary"] == ["Origin"]
     assert fields["strict-transport-security"] == ["max-age=15724800; includeSubDomains"]
-    assert fields["content-length"] == [
-        str(len(b'{"status":"error","message":"File Not Exists","code":1009}'))
-    ]
+    assert fields["content-length"] == [str(len(b'{"status":"error","message":"File Not Exists","code":1009}'))]
     # The reference's own example response carries this very validator for this very body.
     assert fields["etag"] == ['W/"3a-Hk3L/tap5L1EXKsavffpKR6hbuU"']

@@ -234,9 +234,7 @@ def export(
     assert out["status"] == "success", out
     data = run_until_final(engine, storage, settings, client, creds, out["requestId"])
     assert data["state"] == "done", data
-    download = {"exportCsv": "downloadCsv", "exportExcel": "downloadExcel", "exportPdf": "downloadPdf"}[
-        endpoint
-    ]
+    download = {"exportCsv": "downloadCsv", "exportExcel": "downloadExcel", "exportPdf": "downloadPdf"}[endpoint]
     resp = client.post(f"/api/v2/callreport/{download}", json={**creds, "requestId": out["requestId"]})
     assert resp.status_code == 200
     return data, resp.content, resp
@@ -265,9 +263,7 @@ def dataset(client: TestClient, engine: sa.Engine) -> Dataset:
 @pytest.fixture
 def run(client: TestClient, engine: sa.Engine, local_storage: Any, settings: Any):
     """export(creds, endpoint, body) on the session's app and local storage."""
-    return lambda creds, endpoint, body: export(
-        client, engine, local_storage, settings, creds, endpoint, body
-    )
+    return lambda creds, endpoint, body: export(client, engine, local_storage, settings, creds, endpoint, body)
 
 
 # --- CSV ------------------------------------------------------------------------------------
@@ -299,9 +295,7 @@ def check_csv_rows(rows: list[list[str]], columns: list[str], expected: list[dic
 
 def test_csv_default_columns_in_the_effective_timezone(dataset: Dataset, run) -> None:
     start, end = "2024-03-07", "2024-03-11"
-    _, body, _ = run(
-        dataset.viewer.creds, "exportCsv", {"startDate": start, "endDate": end, "timezone": VIEW_TZ}
-    )
+    _, body, _ = run(dataset.viewer.creds, "exportCsv", {"startDate": start, "endDate": end, "timezone": VIEW_TZ})
     tz = ZoneInfo(VIEW_TZ)
     lo = datetime(2024, 3, 7, tzinfo=tz).isoformat()
     hi = datetime(2024, 3, 11, 23, 59, 59, tzinfo=tz).isoformat()

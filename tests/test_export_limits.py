@@ -17,7 +17,9 @@ def test_pdf_over_the_row_cap_fails_with_reason(client, engine, settings, local_
     assert status["state"] == "failed"
     assert "30 calls match" in status["error"] and "at most 10" in status["error"]
     assert call(client, "downloadPdf", {**tenant.creds, "requestId": rid}) == {
-        "status": "error", "message": "File Not Exists", "code": 1009,
+        "status": "error",
+        "message": "File Not Exists",
+        "code": 1009,
     }
     ok = call(client, "exportPdf", {**tenant.creds, "statuses": ["answered"], "maxDuration": 10**6})["requestId"]
     assert Worker(engine, local_storage, settings.model_copy(update={"pdf_max_rows": 30})).run_one() == "done"

@@ -85,9 +85,7 @@ class Stack:
 
     def download(self, fmt: str, creds: dict, request_id: str, **kw: Any):
         """The raw download response."""
-        return self.client.post(
-            f"/api/v2/callreport/{DOWNLOAD[fmt]}", json={**creds, "requestId": request_id}, **kw
-        )
+        return self.client.post(f"/api/v2/callreport/{DOWNLOAD[fmt]}", json={**creds, "requestId": request_id}, **kw)
 
     def done(self, fmt: str, creds: dict, **body: Any) -> str:
         """A request run to done; its id."""
@@ -105,11 +103,7 @@ def stored(storage: Any, request_id: str) -> list[str]:
     s3 = boto3.client("s3", endpoint_url=storage.endpoint_url)
     if storage.bucket not in {b["Name"] for b in s3.list_buckets()["Buckets"]}:
         return []
-    return [
-        o["Key"]
-        for o in s3.list_objects_v2(Bucket=storage.bucket).get("Contents", [])
-        if request_id in o["Key"]
-    ]
+    return [o["Key"] for o in s3.list_objects_v2(Bucket=storage.bucket).get("Contents", []) if request_id in o["Key"]]
 
 
 @pytest.fixture
@@ -119,9 +113,7 @@ def stack(client: TestClient, engine: sa.Engine, settings: Any, local_storage: A
 
 
 @pytest.fixture(params=["local", "s3"])
-def any_stack(
-    request: pytest.FixtureRequest, stack: Stack, engine: sa.Engine, settings: Any
-) -> Iterator[Stack]:
+def any_stack(request: pytest.FixtureRequest, stack: Stack, engine: sa.Engine, settings: Any) -> Iterator[Stack]:
     """The app on local storage, then on S3 (moto)."""
     if request.param == "local":
         yield stack
@@ -382,17 +374,9 @@ def test_download_errors(stack: Stack, calls: Calls, engine: sa.Engine) -> None:
         assert stack.client.post(url, json=creds).json() == INVALID_PARAMETER
         assert stack.client.post(url, json={"requestId": done}).json() == INVALID_PARAMETERS
         assert stack.client.post(url, json={"requestId": "bad"}).json() == INVALID_PARAMETERS
-        assert (
-            stack.client.post(url, json={**creds, "ssid": "x", "requestId": done}).json()
-            == INVALID_PARAMETERS
-        )
-        assert (
-            stack.client.post(url, json={"userId": creds["userId"], "requestId": done}).json()
-            == INVALID_PARAMETERS
-        )
-        assert (
-            stack.client.post(url, json={**creds, "requestId": done, "extra": 1}).json() == INVALID_PARAMETERS
-        )
+        assert stack.client.post(url, json={**creds, "ssid": "x", "requestId": done}).json() == INVALID_PARAMETERS
+        assert stack.client.post(url, json={"userId": creds["userId"], "requestId": done}).json() == INVALID_PARAMETERS
+        assert stack.client.post(url, json={**creds, "requestId": done, "extra": 1}).json() == INVALID_PARAMETERS
         assert stack.client.post(url, json={**creds, "token": "nope", "requestId": done}).json() == {
             "status": "error",
             "message": "Invalid token",
@@ -483,9 +467,7 @@ def test_isolation(stack: Stack, calls: Calls, engine: sa.Engine) -> None:
     assert stack.status(owner.creds, waiting)["state"] == "pending"
     admin = calls.user(engine, "LIST_CALL_LOG", "ADMIN")
     assert {rid, waiting} <= {r["requestId"] for r in stack.call("exportList", admin.creds)["data"]}
-    assert (
-        stack.call("changeTitle", admin.creds, requestId=rid, title="By admin")["data"]["title"] == "By admin"
-    )
+    assert stack.call("changeTitle", admin.creds, requestId=rid, title="By admin")["data"]["title"] == "By admin"
     assert stack.download("csv", admin.creds, rid).headers["content-disposition"].endswith('"By admin.csv"')
     assert stack.call("exportCancel", admin.creds, requestId=waiting)["data"]["state"] == "cancelled"
     assert stack.status(owner.creds, waiting)["state"] == "cancelled"
@@ -495,8 +477,6 @@ def test_agent_limited_export(stack: Stack, calls: Calls, engine: sa.Engine) -> 
     limited = calls.user(engine, "LIST_CALL_LOG", "VIEW_NUMBER", agents=["AG-1", "AG-3"])
     rid = stack.done("csv", limited.creds, columns=["callId", "agentId"], sortOrder="asc")
     rows = parse_csv(stack.download("csv", limited.creds, rid).content)
-    expected = [
-        r["callId"] for r in ordered(select(calls.records, agents=["AG-1", "AG-3"]), "startTime", "asc")
-    ]
+    expected = [r["callId"] for r in ordered(select(calls.records, agents=["AG-1", "AG-3"]), "startTime", "asc")]
     assert [row[0] for row in rows[1:]] == expected and {row[1] for row in rows[1:]} == {"AG-1", "AG-3"}
     assert stack.status(limited.creds, rid)["rowCount"] == len(expected)

@@ -136,9 +136,7 @@ class Sites:
         self.stack.callback(engine.dispose)
         db.migrate(engine)
         root = folder / "exports"
-        settings = Settings(
-            data_dir=folder, embedded_worker=False, job_lease_seconds=LEASE, worker_poll_seconds=0.2
-        )
+        settings = Settings(data_dir=folder, embedded_worker=False, job_lease_seconds=LEASE, worker_poll_seconds=0.2)
         storage = LocalStorage(root)
         app = create_app(settings, engine=engine, storage=storage, migrate=False)
         client = self.stack.enter_context(TestClient(app))
@@ -316,9 +314,7 @@ def database_away(site: Site) -> Iterator[None]:
     try:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
-            conn.exec_driver_sql(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
-            )
+            conn.exec_driver_sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
         yield
     finally:
         with admin.connect() as conn:
@@ -355,9 +351,7 @@ def test_storage_outage_fails_the_export_by_name_and_recovers(site, private_moto
     tenant = tenant_with_calls(site, 40)
     bucket, url = unique_bucket(), private_moto_server.url
     worker = site.worker(S3Storage(bucket, "exports", url))
-    app = create_app(
-        site.settings, engine=site.engine, storage=S3Storage(bucket, "exports", url), migrate=False
-    )
+    app = create_app(site.settings, engine=site.engine, storage=S3Storage(bucket, "exports", url), migrate=False)
     with TestClient(app) as client:
         first = export(client, tenant, "exportCsv")
         assert worker.run_one() == "done"

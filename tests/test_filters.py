@@ -275,9 +275,7 @@ def stored(engine: sa.Engine) -> str:
 def matched(engine: sa.Engine, account: str, body: dict) -> set[str]:
     r = resolve(CallFilter.model_validate(body), "UTC")
     with engine.connect() as conn:
-        stmt = sa.select(calls.c.call_id).where(
-            calls.c.account_id == account, *filters.where(r, conn.dialect.name)
-        )
+        stmt = sa.select(calls.c.call_id).where(calls.c.account_id == account, *filters.where(r, conn.dialect.name))
         return set(conn.execute(stmt).scalars())
 
 
@@ -378,9 +376,7 @@ def test_resolve_effective_zone() -> None:
         utc(2024, 3, 11, 3, 59, 59),
         "America/New_York",
     )
-    r = resolve(
-        CallFilter(startDate="2024-03-10", endDate="2024-03-10", timezone="Asia/Kolkata"), "America/New_York"
-    )
+    r = resolve(CallFilter(startDate="2024-03-10", endDate="2024-03-10", timezone="Asia/Kolkata"), "America/New_York")
     assert (r.start_ts, r.end_ts, r.timezone) == (
         utc(2024, 3, 9, 18, 30, 0),
         utc(2024, 3, 10, 18, 29, 59),

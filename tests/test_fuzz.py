@@ -89,8 +89,10 @@ def world(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wo
         assert call(client, "ingest", {**owner.creds, "calls": calls})["inserted"] == 40
         login = {"username": owner.username, "password": owner.password}
         ssid = call(client, "login", login, family="auth")["ssid"]
-        ids = {fmt: call(client, name, {**owner.creds, "title": f"fuzz {fmt}"})["requestId"]
-               for fmt, name in (("pdf", "exportPdf"), ("csv", "exportCsv"), ("xlsx", "exportExcel"))}
+        ids = {
+            fmt: call(client, name, {**owner.creds, "title": f"fuzz {fmt}"})["requestId"]
+            for fmt, name in (("pdf", "exportPdf"), ("csv", "exportCsv"), ("xlsx", "exportExcel"))
+        }
     worker = Worker(engine, storage, conf)
     while worker.run_one() is not None:
         pass
@@ -134,7 +136,7 @@ def _check_answer(case: schemathesis.Case, response: schemathesis.Response) -> N
         assert response.status_code == 200 and ctype == FILE_TYPES[name]
         assert int(response.headers["content-length"][0]) == len(response.content) > 0
         disposition = response.headers["content-disposition"]
-        assert len(disposition) == 1 and disposition[0].startswith("attachment; filename=\"")
+        assert len(disposition) == 1 and disposition[0].startswith('attachment; filename="')
         assert not any(c in disposition[0] for c in "\r\n\x00")
         return
     assert ctype.startswith("application/json"), ctype
@@ -185,9 +187,27 @@ def test_ingest_answers_by_the_contract(case, who, use_real_id, world):
 
 CREDS = {"ssid", "userId", "token"}
 FILTERS = {
-    "startDate", "endDate", "timezone", "agentIds", "callTypes", "didNumbers", "campaigns", "departments",
-    "dispositions", "callIds", "directions", "statuses", "hangupBy", "minDuration", "maxDuration",
-    "minTalkDuration", "maxTalkDuration", "customerNumber", "callAnalysis", "sortBy", "sortOrder",
+    "startDate",
+    "endDate",
+    "timezone",
+    "agentIds",
+    "callTypes",
+    "didNumbers",
+    "campaigns",
+    "departments",
+    "dispositions",
+    "callIds",
+    "directions",
+    "statuses",
+    "hangupBy",
+    "minDuration",
+    "maxDuration",
+    "minTalkDuration",
+    "maxTalkDuration",
+    "customerNumber",
+    "callAnalysis",
+    "sortBy",
+    "sortOrder",
 }
 EXPORT = FILTERS | {"title", "columns", "idempotencyKey"}
 BODIES = {
@@ -211,9 +231,28 @@ BODIES = {
     "callreport/downloadexcel": {"requestId"} | CREDS,
 }
 RECORD_FIELDS = {  # §5 of the contract
-    "callId", "startTime", "endTime", "duration", "talkDuration", "holdDuration", "waitTime", "direction",
-    "callType", "status", "callerNumber", "customerNumber", "didNumber", "agentId", "agentName", "campaign",
-    "department", "disposition", "hangupBy", "recordingUrl", "callAnalysis", "events",
+    "callId",
+    "startTime",
+    "endTime",
+    "duration",
+    "talkDuration",
+    "holdDuration",
+    "waitTime",
+    "direction",
+    "callType",
+    "status",
+    "callerNumber",
+    "customerNumber",
+    "didNumber",
+    "agentId",
+    "agentName",
+    "campaign",
+    "department",
+    "disposition",
+    "hangupBy",
+    "recordingUrl",
+    "callAnalysis",
+    "events",
 }
 
 
@@ -249,8 +288,17 @@ def test_the_schema_describes_every_body_of_the_contract(world):
     assert _enum_of(filters["directions"]) == {"inbound", "outbound"}
     assert _enum_of(filters["sortOrder"]) == {"asc", "desc"}
     groups = _body_schema(served, "callreport/summary")["properties"]["groupBy"]
-    assert _enum_of(groups) == {"agent", "day", "hour", "status", "direction", "callType", "campaign",
-                                "department", "disposition"}
+    assert _enum_of(groups) == {
+        "agent",
+        "day",
+        "hour",
+        "status",
+        "direction",
+        "callType",
+        "campaign",
+        "department",
+        "disposition",
+    }
     record = _body_schema(served, "callreport/ingest")["properties"]["calls"]["items"]
     assert set(record["properties"]) == RECORD_FIELDS and record["additionalProperties"] is False
     assert set(record["properties"]["events"]["items"]["properties"]) == {"time", "type", "agentId", "note"}

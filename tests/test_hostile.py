@@ -52,10 +52,15 @@ HOSTILE = [
 ]
 # Never stored: a filter with any of these must match nothing, whatever SQL would make of it.
 PROBES = ["x' OR '1'='1", "%%", "_%", "' OR 1=1 --", "*", "\\%"]
-TEXT_FIELDS = ["callId", "callType", "agentId", "agentName", "campaign", "department", "disposition",
-               "recordingUrl"]
-LIST_FILTERS = {"callIds": "callId", "callTypes": "callType", "agentIds": "agentId", "campaigns": "campaign",
-                "departments": "department", "dispositions": "disposition"}
+TEXT_FIELDS = ["callId", "callType", "agentId", "agentName", "campaign", "department", "disposition", "recordingUrl"]
+LIST_FILTERS = {
+    "callIds": "callId",
+    "callTypes": "callType",
+    "agentIds": "agentId",
+    "campaigns": "campaign",
+    "departments": "department",
+    "dispositions": "disposition",
+}
 START, END = "2024-03-01T10:00:00+00:00", "2024-03-01T10:05:00+00:00"
 
 
@@ -102,9 +107,19 @@ def stack(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[St
 
 def record(call_id: str, text: str, **over) -> dict:
     """A valid call record with text in every free-text field."""
-    rec = {"callId": call_id, "startTime": START, "endTime": END, "duration": 300, "talkDuration": 200,
-           "direction": "inbound", "status": "answered", "callerNumber": "+911234567890",
-           "customerNumber": "+91 98765-43210", "didNumber": "+911140001234", "hangupBy": "agent"}
+    rec = {
+        "callId": call_id,
+        "startTime": START,
+        "endTime": END,
+        "duration": 300,
+        "talkDuration": 200,
+        "direction": "inbound",
+        "status": "answered",
+        "callerNumber": "+911234567890",
+        "customerNumber": "+91 98765-43210",
+        "didNumber": "+911140001234",
+        "hangupBy": "agent",
+    }
     rec.update({f: text for f in TEXT_FIELDS[1:]})
     rec["callAnalysis"] = {"text": text}
     rec["events"] = [{"time": START, "type": text, "agentId": text, "note": text}]
@@ -177,14 +192,25 @@ def test_hostile_strings_in_other_parameters_are_refused_or_kept_as_text(stack, 
     tenant, _ = hostile_tenant
     creds = tenant.creds
     for h in HOSTILE:
-        for params in ({"startDate": h}, {"endDate": h}, {"timezone": h}, {"sortBy": h}, {"sortOrder": h},
-                       {"customerNumber": h}, {"statuses": [h]}, {"directions": [h]}):
+        for params in (
+            {"startDate": h},
+            {"endDate": h},
+            {"timezone": h},
+            {"sortBy": h},
+            {"sortOrder": h},
+            {"customerNumber": h},
+            {"statuses": [h]},
+            {"directions": [h]},
+        ):
             got = stack.post("list", {**creds, **params})
             assert got["code"] == 1000 and next(iter(params)) in got["detail"], (params, got)
         assert stack.post("summary", {**creds, "groupBy": h})["code"] == 1000
         assert stack.post("exportStatus", {**creds, "requestId": h})["code"] == 1000
         assert stack.post("downloadCsv", {**creds, "requestId": h}) == {
-            "status": "error", "message": "Invalid parameter", "code": 1000}
+            "status": "error",
+            "message": "Invalid parameter",
+            "code": 1000,
+        }
         assert stack.post("login", {"username": h, "password": h}, family="auth")["code"] == 1014
         params = {"title": h, "idempotencyKey": h, "agentIds": [h]}
         rid = stack.post("exportCsv", {**creds, **params})["requestId"]
@@ -210,20 +236,34 @@ def test_values_no_database_can_hold_are_1000_on_every_backend(stack, hostile_te
     def cond(field: str, value: object = True, op: str = "exists") -> list:
         return [{"field": field, "op": op, "value": value}]
 
-    for params in [{"callIds": ["a\x00"]}, {"agentIds": ["\x00"]}, {"callAnalysis": cond("k\x00")},
-                   {"callAnalysis": cond("n", 2**63, "gt")}, {"minDuration": 2**31},
-                   {"maxTalkDuration": 2**63}, {"sortBy": "duration", "cursor": _cursor("duration", 2**40)}]:
+    for params in [
+        {"callIds": ["a\x00"]},
+        {"agentIds": ["\x00"]},
+        {"callAnalysis": cond("k\x00")},
+        {"callAnalysis": cond("n", 2**63, "gt")},
+        {"minDuration": 2**31},
+        {"maxTalkDuration": 2**63},
+        {"sortBy": "duration", "cursor": _cursor("duration", 2**40)},
+    ]:
         got = stack.post("list", {**creds, **params})
         assert got["code"] == 1000 and list(params)[-1] in got["detail"], (params, got)
     # A field no key can be (ingest refuses quotes, backslashes, controls) is one every call lacks,
     # even when it starts with a stored key ("text" is in every record here).
     everyone = {h for h in HOSTILE} | {"plain-0"}
     for field in ['text"x', 'text"."x', "text\\x", "text\n", '"']:
-        for op, value, expected in [("exists", True, set()), ("eq", "plain", set()), ("gte", 1, set()),
-                                    ("ne", "plain", everyone), ("exists", False, everyone)]:
+        for op, value, expected in [
+            ("exists", True, set()),
+            ("eq", "plain", set()),
+            ("gte", 1, set()),
+            ("ne", "plain", everyone),
+            ("exists", False, everyone),
+        ]:
             assert ids_of(stack, creds, callAnalysis=cond(field, value, op)) == expected, (field, op)
     assert stack.post("downloadPdf", {**creds, "requestId": "\x00" * 24}) == {
-        "status": "error", "message": "Invalid parameter", "code": 1000}
+        "status": "error",
+        "message": "Invalid parameter",
+        "code": 1000,
+    }
     # The largest values that fit still work.
     assert stack.post("reportCount", {**creds, "minDuration": 2**31 - 1})["count"] == 0
     assert stack.post("reportCount", {**creds, "callAnalysis": cond("n", 2**63 - 1, "lt")})["count"] == 0
@@ -234,10 +274,21 @@ def test_values_no_database_can_hold_are_1000_on_every_backend(stack, hostile_te
 
 # --- huge inputs --------------------------------------------------------------------------------
 
+
 def _minimal(i: int, **over) -> dict:
-    return {"callId": f"c{i}", "startTime": START, "endTime": END, "duration": 1, "direction": "inbound",
-            "callType": "ivr", "status": "missed", "callerNumber": "1", "customerNumber": "2",
-            "didNumber": "3", **over}
+    return {
+        "callId": f"c{i}",
+        "startTime": START,
+        "endTime": END,
+        "duration": 1,
+        "direction": "inbound",
+        "callType": "ivr",
+        "status": "missed",
+        "callerNumber": "1",
+        "customerNumber": "2",
+        "didNumber": "3",
+        **over,
+    }
 
 
 def _field(name: str, value: object) -> bytes:
@@ -249,14 +300,20 @@ HUGE = {  # name: (endpoint, body without credentials, code, what the detail nam
     "deep nesting": ("reportCount", lambda: b'"x":' + b"[" * 100_000 + b"]" * 100_000, 1047, None),
     "10 MB string": ("list", lambda: _field("agentIds", ["x" * TEN_MB]), 1047, None),
     "10 MB password": ("login", lambda: b'"username":"u",' + _field("password", "p" * TEN_MB), 1047, None),
-    "100,000 agentIds": ("reportCount", lambda: _field("agentIds", [str(i) for i in range(100_000)]),
-                         1000, "agentIds"),
-    "10,000 conditions": ("reportCount", lambda: _field(
-        "callAnalysis", [{"field": "k", "op": "exists", "value": True}] * 10_000), 1000, "callAnalysis"),
-    "10 MB string in ingest": ("ingest", lambda: _field("calls", [_minimal(0, agentName="x" * TEN_MB)]),
-                               1000, "agentName"),
-    "10,001 records": ("ingest", lambda: _field("calls", [_minimal(i) for i in range(10_001)]),
-                       1000, "calls"),
+    "100,000 agentIds": ("reportCount", lambda: _field("agentIds", [str(i) for i in range(100_000)]), 1000, "agentIds"),
+    "10,000 conditions": (
+        "reportCount",
+        lambda: _field("callAnalysis", [{"field": "k", "op": "exists", "value": True}] * 10_000),
+        1000,
+        "callAnalysis",
+    ),
+    "10 MB string in ingest": (
+        "ingest",
+        lambda: _field("calls", [_minimal(0, agentName="x" * TEN_MB)]),
+        1000,
+        "agentName",
+    ),
+    "10,001 records": ("ingest", lambda: _field("calls", [_minimal(i) for i in range(10_001)]), 1000, "calls"),
     "33 MB ingest": ("ingest", lambda: _field("calls", ["x" * (33 << 20)]), 1047, None),
 }
 
@@ -292,7 +349,8 @@ INJECTING_TITLES = {  # title: the safe ASCII name the contract's rule gives it
     "日本\r\nX-Injected: 1": "____X-Injected_ 1",
 }
 DISPOSITION = re.compile(
-    r"""attachment; filename="([A-Za-z0-9 ._-]{1,100})\.csv"(; filename\*=UTF-8''[A-Za-z0-9%._-]+)?""")
+    r"""attachment; filename="([A-Za-z0-9 ._-]{1,100})\.csv"(; filename\*=UTF-8''[A-Za-z0-9%._-]+)?"""
+)
 
 
 def test_a_title_can_never_inject_a_header_or_a_path(stack):
@@ -349,6 +407,7 @@ def test_formula_cells_are_neutralised_in_csv_and_excel(stack):
 
 
 # --- secrets and logs ---------------------------------------------------------------------------
+
 
 def test_secrets_never_appear_in_the_logs(stack, caplog, monkeypatch):
     caplog.set_level(logging.DEBUG)
@@ -447,23 +506,42 @@ def _wait_until_up(port: int, proc: subprocess.Popen, log: Path) -> None:
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """`callreport serve` on SQLite with CALLREPORT_LOG_LEVEL=DEBUG, its stdout and stderr in a file."""
     data_dir = tmp_path_factory.mktemp("served")
-    env = {"CALLREPORT_DATA_DIR": str(data_dir), "CALLREPORT_DATABASE_URL": None,
-           "CALLREPORT_STORAGE_URL": None}
-    who = Served(_free_port(), data_dir / "serve.log", env, "", f"u-{os.getpid()}",
-                 "pw-" + os.urandom(8).hex(), "", [])
+    env = {"CALLREPORT_DATA_DIR": str(data_dir), "CALLREPORT_DATABASE_URL": None, "CALLREPORT_STORAGE_URL": None}
+    who = Served(_free_port(), data_dir / "serve.log", env, "", f"u-{os.getpid()}", "pw-" + os.urandom(8).hex(), "", [])
     account = who.cli("account", "create", "hostile")["accountId"]
-    who.user_id = who.cli("user", "create", "--account", account, "--username", who.username, "--password",
-                          who.password, "--permission", "LIST_CALL_LOG", "--permission", "ADMIN")["userId"]
+    who.user_id = who.cli(
+        "user",
+        "create",
+        "--account",
+        account,
+        "--username",
+        who.username,
+        "--password",
+        who.password,
+        "--permission",
+        "LIST_CALL_LOG",
+        "--permission",
+        "ADMIN",
+    )["userId"]
     who.token = who.cli("token", "create", "--user", who.user_id)["token"]
     who.secrets += [who.password, who.token]
     proc_env = {k: v for k, v in os.environ.items() if not k.startswith("CALLREPORT_")}
-    proc_env.update(CALLREPORT_DATA_DIR=str(data_dir), CALLREPORT_LOG_LEVEL="DEBUG", PYTHONUNBUFFERED="1",
-                    CALLREPORT_WORKER_POLL_SECONDS="0.2")
+    proc_env.update(
+        CALLREPORT_DATA_DIR=str(data_dir),
+        CALLREPORT_LOG_LEVEL="DEBUG",
+        PYTHONUNBUFFERED="1",
+        CALLREPORT_WORKER_POLL_SECONDS="0.2",
+    )
     exe = Path(sys.executable).with_name("callreport")
     command = [str(exe)] if exe.exists() else [sys.executable, "-c", "from callreport.cli import main;main()"]
     with who.log.open("wb") as out:
-        proc = subprocess.Popen([*command, "serve", "--port", str(who.port)], env=proc_env, stdout=out,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [*command, "serve", "--port", str(who.port)],
+            env=proc_env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
     try:
         _wait_until_up(who.port, proc, who.log)
         yield who

@@ -94,9 +94,7 @@ def fmt(rng: random.Random, ts: int) -> str:
         return datetime.fromtimestamp(ts, KOLKATA if k == 1 else NEW_YORK).isoformat()
     if k == 3:
         return datetime.fromtimestamp(ts, KOLKATA).strftime("%Y-%m-%d %H:%M:%S")
-    moment = datetime.fromtimestamp(ts, NEW_YORK if k == 4 else KOLKATA).replace(
-        microsecond=rng.randrange(1, 10**6)
-    )
+    moment = datetime.fromtimestamp(ts, NEW_YORK if k == 4 else KOLKATA).replace(microsecond=rng.randrange(1, 10**6))
     return moment.isoformat() if k == 4 else moment.replace(tzinfo=None).isoformat()
 
 
@@ -218,15 +216,7 @@ def api(client, tenant, name: str, body: dict) -> dict:
 
 
 def kind(v: object) -> str:
-    return (
-        "null"
-        if v is None
-        else "bool"
-        if isinstance(v, bool)
-        else "number"
-        if isinstance(v, int | float)
-        else "str"
-    )
+    return "null" if v is None else "bool" if isinstance(v, bool) else "number" if isinstance(v, int | float) else "str"
 
 
 def same(a: object, b: object) -> bool:
@@ -321,9 +311,7 @@ def expected(body: dict, calls: list[dict] = CALLS) -> list[dict]:
     matches = matcher(body)
     found = [t for t in calls if matches(t)]
     key, desc = SORT_KEYS[body.get("sortBy", "startTime")], body.get("sortOrder", "desc") == "desc"
-    known = sorted(
-        (t for t in found if t[key] is not None), key=lambda t: (t[key], t["callId"]), reverse=desc
-    )
+    known = sorted((t for t in found if t[key] is not None), key=lambda t: (t[key], t["callId"]), reverse=desc)
     return known + sorted((t for t in found if t[key] is None), key=lambda t: t["callId"], reverse=desc)
 
 
@@ -354,9 +342,7 @@ def seen(text: str) -> tuple[int, int]:
 
 def want(t: dict, tz: ZoneInfo, masked: bool, events: bool = False) -> dict:
     out = {k: t[k] for k in FIELDS if k in t}
-    out.update(
-        startTime=when(t["start"], tz), endTime=when(t["end"], tz), callAnalysis=typed(t["callAnalysis"])
-    )
+    out.update(startTime=when(t["start"], tz), endTime=when(t["end"], tz), callAnalysis=typed(t["callAnalysis"]))
     if masked:
         out.update(callerNumber=mask(t["callerNumber"]), customerNumber=mask(t["customerNumber"]))
     if events:
@@ -602,9 +588,7 @@ def test_masklist_and_list_without_view_number(engine, client, main) -> None:
     walked = walk(client, blind, {"statuses": ["busy"]}, 100, name="masklist")
     assert [got(r) for r in walked] == [want(t, KOLKATA, True) for t in expected({"statuses": ["busy"]})]
     t = next(t for t in CALLS if t["events"])
-    assert got(api(client, blind, "detail", {"callId": t["callId"]})["data"]) == want(
-        t, KOLKATA, True, events=True
-    )
+    assert got(api(client, blind, "detail", {"callId": t["callId"]})["data"]) == want(t, KOLKATA, True, events=True)
 
 
 @pytest.mark.parametrize("zone", [None, "UTC", "America/New_York", "Asia/Kolkata"])
@@ -737,15 +721,11 @@ def test_agent_limited_user(engine, client, main) -> None:
     ):
         assert api(client, limited, "reportCount", body)["count"] == len(expected(body, mine)), body
     body = {"sortBy": "agentName", "sortOrder": "asc"}
-    assert [got(r) for r in walk(client, limited, body, 150)] == [
-        want(t, KOLKATA, False) for t in expected(body, mine)
-    ]
+    assert [got(r) for r in walk(client, limited, body, 150)] == [want(t, KOLKATA, False) for t in expected(body, mine)]
     for group_by in ("agent", "day"):
         check_summary(api(client, limited, "summary", {"groupBy": group_by}), mine, group_by, KOLKATA)
     own = mine[0]
-    assert got(api(client, limited, "detail", {"callId": own["callId"]})["data"]) == want(
-        own, KOLKATA, False, True
-    )
+    assert got(api(client, limited, "detail", {"callId": own["callId"]})["data"]) == want(own, KOLKATA, False, True)
     for t in (next(t for t in CALLS if t["agentId"] == "a2"), next(t for t in CALLS if t["agentId"] is None)):
         assert api(client, limited, "detail", {"callId": t["callId"]}) == NOT_EXISTS
 
@@ -904,14 +884,7 @@ def test_bad_parameters(client, main, name: str, body: dict, field: str) -> None
 def test_foreign_or_forged_cursor(client, main) -> None:
     cursor = api(client, main, "list", {"sortBy": "duration", "limit": 5})["nextCursor"]
     assert api(client, main, "list", {"sortBy": "talkDuration", "cursor": cursor})["code"] == 1000
-    assert (
-        api(client, main, "list", {"sortBy": "duration", "sortOrder": "asc", "cursor": cursor})["code"]
-        == 1000
-    )
+    assert api(client, main, "list", {"sortBy": "duration", "sortOrder": "asc", "cursor": cursor})["code"] == 1000
     for value in ("abc", True, 1.5, None, 2**63):
-        forged = (
-            base64.urlsafe_b64encode(json.dumps(["startTime", "desc", value, "c"]).encode())
-            .decode()
-            .rstrip("=")
-        )
+        forged = base64.urlsafe_b64encode(json.dumps(["startTime", "desc", value, "c"]).encode()).decode().rstrip("=")
         assert api(client, main, "list", {"cursor": forged})["code"] == 1000, value

@@ -235,9 +235,7 @@ def test_s3_missing_bucket_reads_as_missing(s3_env: dict[str, str], moto_server:
     store.delete("x")
 
 
-def test_s3_failure_and_recovery(
-    s3_env: dict[str, str], private_moto_server: MotoServer, tmp_path: Path
-) -> None:
+def test_s3_failure_and_recovery(s3_env: dict[str, str], private_moto_server: MotoServer, tmp_path: Path) -> None:
     store = S3Storage(unique_bucket(), "p", private_moto_server.url)
     source = write(tmp_path / "src", b"payload")
     store.put_file("k.csv", source)

@@ -9,7 +9,7 @@ from urllib.parse import quote
 from fastapi.responses import Response, StreamingResponse
 
 from callreport import errors, jobs
-from callreport.api.exports import MEDIA, RequestIdParams, TAGS, api
+from callreport.api.exports import MEDIA, TAGS, RequestIdParams, api
 from callreport.context import Ctx
 from callreport.storage import StorageError, StorageMissing
 
@@ -33,7 +33,10 @@ def _download(ctx: Ctx, request_id: str, fmt: str) -> Response:
     with ctx.engine.connect() as conn:
         row = jobs.get(conn, ctx.principal, request_id)
     if (
-        row is None or row.format != fmt or row.state != "done" or not row.storage_key
+        row is None
+        or row.format != fmt
+        or row.state != "done"
+        or not row.storage_key
         or (row.expires_at is not None and row.expires_at <= time.time())
     ):
         raise errors.NotExists("File")

@@ -7,7 +7,6 @@ import itertools
 import os
 import re
 import time
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -33,6 +32,7 @@ MEDIA = {
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
 Title = Annotated[StrictStr, Field(min_length=1, max_length=200)]
+ColumnName = Annotated[StrictStr, Field(max_length=100)]
 # Ids sort as they were made (like the reference's ObjectIds): exportList orders requests made
 # in the same second by id, and random ids would put them in random order.
 _ID_NODE = os.urandom(3).hex()
@@ -43,7 +43,7 @@ class ExportParams(CallFilter):
     """Filters plus title, columns and idempotencyKey."""
 
     title: Title | None = None
-    columns: Annotated[list[Annotated[StrictStr, Field(max_length=100)]], Field(min_length=1, max_length=100)] | None = None
+    columns: Annotated[list[ColumnName], Field(min_length=1, max_length=100)] | None = None
     idempotencyKey: Annotated[StrictStr, Field(min_length=1, max_length=64)] | None = None
 
     @field_validator("columns")
@@ -100,13 +100,16 @@ def _create(ctx: Ctx, p: ExportParams, fmt: str) -> dict:
     pr = ctx.principal
     columns = [c.name for c in resolve_columns(p.columns)]
     echo = _echo(p, r)
-    fingerprint = hashlib.sha256(
-        orjson.dumps([fmt, echo, columns, p.title], option=orjson.OPT_SORT_KEYS)
-    ).hexdigest()
+    fingerprint = hashlib.sha256(orjson.dumps([fmt, echo, columns, p.title], option=orjson.OPT_SORT_KEYS)).hexdigest()
     params = {
         "filter": p.model_dump(exclude={"title", "columns", "idempotencyKey", "startDate", "endDate"}),
-        "echo": echo, "columns": columns, "timezone": r.timezone, "start_ts": r.start_ts, "end_ts": r.end_ts,
-        "agents": list(pr.agents) if pr.agents is not None else None, "masked": not pr.sees_numbers,
+        "echo": echo,
+        "columns": columns,
+        "timezone": r.timezone,
+        "start_ts": r.start_ts,
+        "end_ts": r.end_ts,
+        "agents": list(pr.agents) if pr.agents is not None else None,
+        "masked": not pr.sees_numbers,
         "filters_text": filters_in_words(echo, r),
     }
     with db.writing(ctx.engine) as conn:
@@ -114,16 +117,23 @@ def _create(ctx: Ctx, p: ExportParams, fmt: str) -> dict:
             prior = jobs.find_idempotent(conn, pr, p.idempotencyKey, int(time.time()) - IDEMPOTENCY_WINDOW)
             if prior is not None:
                 if prior.fingerprint != fingerprint:
-                    raise errors.InvalidParameters(
-                        "idempotencyKey was already used with different parameters."
-                    )
+                    raise errors.InvalidParameters("idempotencyKey was already used with different parameters.")
                 return {"requestId": prior.id, "state": _state(prior)}
         request_id = _request_id()
-        jobs.create(conn, {
-            "id": request_id, "account_id": pr.account_id, "created_by": pr.user_id, "format": fmt,
-            "title": p.title or default_title(r), "title_set": p.title is not None, "params": params,
-            "idempotency_key": p.idempotencyKey, "fingerprint": fingerprint,
-        })
+        jobs.create(
+            conn,
+            {
+                "id": request_id,
+                "account_id": pr.account_id,
+                "created_by": pr.user_id,
+                "format": fmt,
+                "title": p.title or default_title(r),
+                "title_set": p.title is not None,
+                "params": params,
+                "idempotency_key": p.idempotencyKey,
+                "fingerprint": fingerprint,
+            },
+        )
     return {"requestId": request_id, "state": "pending"}
 
 
@@ -154,12 +164,26 @@ def _state(row: Row) -> str:
 def present(row: Row, account_tz: str) -> dict:
     """An export request as the contract shows it (times in the account's timezone)."""
     return {
-        "requestId": row.id, "title": row.title, "format": row.format, "state": _state(row),
-        "progress": row.progress, "rowCount": row.row_count, "fileSize": row.file_size, "sha256": row.sha256,
-        "filters": row.params["echo"], "columns": row.params["columns"], "createdBy": row.created_by,
-        **{out: account_time(getattr(row, col), account_tz) for out, col in (
-            ("createdAt", "created_at"), ("startedAt", "started_at"), ("finishedAt", "finished_at"),
-            ("expiresAt", "expires_at"))},
+        "requestId": row.id,
+        "title": row.title,
+        "format": row.format,
+        "state": _state(row),
+        "progress": row.progress,
+        "rowCount": row.row_count,
+        "fileSize": row.file_size,
+        "sha256": row.sha256,
+        "filters": row.params["echo"],
+        "columns": row.params["columns"],
+        "createdBy": row.created_by,
+        **{
+            out: account_time(getattr(row, col), account_tz)
+            for out, col in (
+                ("createdAt", "created_at"),
+                ("startedAt", "started_at"),
+                ("finishedAt", "finished_at"),
+                ("expiresAt", "expires_at"),
+            )
+        },
         "error": row.error,
     }
 

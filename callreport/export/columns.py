@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -159,7 +159,5 @@ def record(row: Any, tz: ZoneInfo, masked: bool, with_events: bool = False) -> d
         value = c.get(row, tz, masked)
         out[c.name] = value.isoformat() if c.kind == "time" and value is not None else value
     if with_events:
-        out["events"] = [
-            {**event, "time": local_time(event["time"], tz).isoformat()} for event in (row.events or [])
-        ]
+        out["events"] = [{**event, "time": local_time(event["time"], tz).isoformat()} for event in (row.events or [])]
     return out

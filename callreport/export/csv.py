@@ -65,9 +65,7 @@ def _row_formatter(columns: Sequence[Column]) -> Callable[[tuple], list]:
     return format_row
 
 
-def write_csv(
-    columns: Sequence[Column], rows: Iterable[tuple], out: BinaryIO, progress: Progress | None = None
-) -> int:
+def write_csv(columns: Sequence[Column], rows: Iterable[tuple], out: BinaryIO, progress: Progress | None = None) -> int:
     """Write the header and rows to ``out`` as CSV; the number of rows written."""
     text = io.TextIOWrapper(out, encoding="utf-8", newline="", errors="replace")
     try:

@@ -198,9 +198,7 @@ class _Table:
         self.fit, bold = TextFit(FONT, SIZE, HSCALE), TextFit(BOLD, SIZE, HSCALE)
         widths = column_widths(columns, PAGE_W - 2 * MARGIN, self.fit, bold)
         xs = [MARGIN + sum(widths[:i]) for i in range(len(widths))]
-        self.cols = [
-            (x + PAD, self._cell(c.kind, w - 2 * PAD)) for x, w, c in zip(xs, widths, columns, strict=True)
-        ]
+        self.cols = [(x + PAD, self._cell(c.kind, w - 2 * PAD)) for x, w, c in zip(xs, widths, columns, strict=True)]
         self.headers = [header_lines(c.name, bold, w - 2 * PAD) for w, c in zip(widths, columns, strict=True)]
         self.top = PAGE_H - MARGIN
         self.first = self.top - HEADER_H - ROW_H + 2  # the first row's baseline

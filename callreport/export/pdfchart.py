@@ -85,9 +85,7 @@ def _grid(c: Canvas, plot: tuple[float, float, float, float], top: int, font: st
     return axis_top
 
 
-def _bars(
-    c: Canvas, plot: tuple[float, float, float, float], bars: list[Bar], axis_top: int, font: str
-) -> None:
+def _bars(c: Canvas, plot: tuple[float, float, float, float], bars: list[Bar], axis_top: int, font: str) -> None:
     """The stacked bars, the baseline and as many date labels as fit side by side."""
     left, bottom, width, height = plot
     slot = width / len(bars)

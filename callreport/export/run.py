@@ -77,8 +77,7 @@ def report_meta(conn: sa.Connection, job: Row, principal: Principal, r: filters.
         per_day=[(g["key"], int(g["answered"]), int(g["calls"] - g["answered"])) for g in per_day],
         by_status=[(g["key"], int(g["calls"])) for g in by_status],
         by_agent=[
-            (g["key"], g["label"], int(g["calls"]), int(g["answered"]), int(g["answered_talk"]))
-            for g in by_agent
+            (g["key"], g["label"], int(g["calls"]), int(g["answered"]), int(g["answered_talk"])) for g in by_agent
         ],
     )
 
@@ -148,9 +147,7 @@ def run_export(
         reader = row_reader(columns, [c.name for c in queries.ROW_COLUMNS], r.tz, masked)
         rows = map(reader, queries.stream(conn, principal, r))
         path = Path(tmp) / f"export.{EXTENSIONS[job.format]}"
-        count = _write(
-            job.format, columns, rows, path, lambda: report_meta(conn, job, principal, r), progress
-        )
+        count = _write(job.format, columns, rows, path, lambda: report_meta(conn, job, principal, r), progress)
         size, sha = _digest(path)
         try:
             storage.put_file(key, path)

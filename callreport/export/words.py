@@ -66,14 +66,8 @@ def _fmt(value: object) -> str:
 
 def filters_in_words(echo: dict, r: Resolved) -> list[str]:
     """One line per filter, e.g. `Statuses: answered, missed`."""
-    start = (
-        datetime.fromtimestamp(r.start_ts, r.tz).strftime("%Y-%m-%d %H:%M:%S")
-        if r.start_ts is not None
-        else "-"
-    )
-    end = (
-        datetime.fromtimestamp(r.end_ts, r.tz).strftime("%Y-%m-%d %H:%M:%S") if r.end_ts is not None else "-"
-    )
+    start = datetime.fromtimestamp(r.start_ts, r.tz).strftime("%Y-%m-%d %H:%M:%S") if r.start_ts is not None else "-"
+    end = datetime.fromtimestamp(r.end_ts, r.tz).strftime("%Y-%m-%d %H:%M:%S") if r.end_ts is not None else "-"
     lines = [f"Period: {start} to {end} ({r.timezone})"]
     for key, label in LABELS.items():
         if key in echo:

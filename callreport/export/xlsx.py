@@ -159,9 +159,7 @@ def _write_summary(wb: Workbook, meta: ReportMeta) -> None:
     _table(ws, row + 1, "By agent", headers, agents, bold)
 
 
-def _table(
-    ws: Worksheet, row: int, title: str, headers: list[str], data: Iterable[tuple], bold: Format
-) -> int:
+def _table(ws: Worksheet, row: int, title: str, headers: list[str], data: Iterable[tuple], bold: Format) -> int:
     """A titled table of strings and numbers from ``row``; the first row after it."""
     text = _string_writer(ws)
     ws.write_string(row, 0, title, bold)
