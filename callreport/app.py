@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -172,8 +173,18 @@ def _response_doc(ep: Endpoint) -> dict:
     return {"description": "The envelope (HTTP 200 for every API outcome), or the file.", "content": content}
 
 
+def tune_gc() -> None:
+    """Collect the young generation every 50,000 allocations instead of 700.
+
+    Validating a 10,000-record ingest batch allocates ~1M objects; with the default threshold
+    the collector ran so often that it doubled the batch's CPU time (500 ms against 210 ms).
+    """
+    gc.set_threshold(50_000, 20, 100)
+
+
 def app_from_env() -> FastAPI:
     """The app with settings from the environment (uvicorn's factory for `serve --workers N`)."""
+    tune_gc()
     settings = Settings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     return create_app(settings)

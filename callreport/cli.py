@@ -347,4 +347,7 @@ def _demo_text(out: dict) -> str:
 
 def main() -> None:
     """Entry point of the `callreport` command."""
+    from callreport.app import tune_gc
+
+    tune_gc()
     app()

@@ -73,12 +73,15 @@ class CallRecord(BaseModel):
     callAnalysis: Annotated[dict[StrictStr, Scalar], Field(max_length=50)] = Field(default_factory=dict)
     events: Annotated[list[Event], Field(max_length=500)] = Field(default_factory=list)
 
-    @field_validator("callAnalysis")
+    @field_validator("callAnalysis", mode="before")
     @classmethod
-    def _keys(cls, v: dict[str, Any]) -> dict[str, Any]:
-        for key in v:
-            if not ANALYSIS_KEY.fullmatch(key):  # match() would let a final newline through
-                raise ValueError(f"key {key[:70]!r} must be 1-64 characters without quotes, backslashes or controls")
+    def _keys(cls, v: Any) -> Any:
+        # Before the union: a float field would otherwise take 2**63 silently as 9.2e18.
+        for key, value in v.items() if isinstance(v, dict) else ():
+            if not isinstance(key, str) or not ANALYSIS_KEY.fullmatch(key):  # match() lets a final \n through
+                raise ValueError(f"key {str(key)[:70]!r} must be 1-64 characters, no quotes, backslashes or controls")
+            if type(value) is int and not -(2**63) <= value < 2**63:
+                raise ValueError(f"value of {key!r} must be within 64-bit integers")
         return v
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.sql import Select
@@ -177,33 +179,32 @@ def upsert(conn: Connection, account_id: str, rows: list[dict]) -> tuple[int, in
                 sa.select(calls.c.call_id).where(calls.c.account_id == account_id, calls.c.call_id.in_(chunk))
             ).scalars()
         )
-    new = [last[i] for i in ids if i not in existing]
-    old = [last[i] for i in ids if i in existing]
-    if new:
-        # ON CONFLICT: a concurrent batch may insert the same callId first; the later one wins.
-        conn.execute(_insert_or_replace(conn), new)
-    if old:
-        _replace(conn, old)
-    inserted = len(new)
+    inserted = sum(1 for i in ids if i not in existing)
+    # One INSERT ... ON CONFLICT for new and existing alike (a concurrent batch may insert the
+    # same callId first; the later one wins), at the driver: SQLAlchemy's per-row parameter
+    # processing cost more than SQLite's own work (~300 ms per 10,000 rows).
+    sql = _upsert_sql(conn.dialect.name)
+    params = [tuple(_param(row[f], f in JSON_FIELDS) for f in UPSERT_FIELDS) for row in last.values()]
+    conn.exec_driver_sql(sql, params)
     return inserted, len(rows) - inserted
 
 
-def _replace(conn: Connection, rows: list[dict]) -> None:
-    fields = [c.name for c in calls.columns if c.name not in ("id", "account_id", "call_id")]
-    stmt = (
-        calls.update()
-        .where(calls.c.account_id == sa.bindparam("b_account_id"), calls.c.call_id == sa.bindparam("b_call_id"))
-        .values({f: sa.bindparam(f) for f in fields})
+UPSERT_FIELDS = [c.name for c in calls.columns if c.name != "id"]
+JSON_FIELDS = {"call_analysis", "events"}
+
+
+def _param(value: Any, is_json: bool) -> Any:
+    return orjson.dumps(value).decode() if is_json else value
+
+
+@lru_cache(maxsize=2)
+def _upsert_sql(dialect: str) -> str:
+    """INSERT ... ON CONFLICT (account_id, call_id) DO UPDATE in the driver's parameter style."""
+    pg = dialect == "postgresql"
+    marks = [("CAST(%s AS jsonb)" if f in JSON_FIELDS else "%s") if pg else "?" for f in UPSERT_FIELDS]
+    updates = ", ".join(f"{f} = excluded.{f}" for f in UPSERT_FIELDS if f not in ("account_id", "call_id"))
+    sql = (
+        f"INSERT INTO calls ({', '.join(UPSERT_FIELDS)}) VALUES ({', '.join(marks)}) "
+        f"ON CONFLICT (account_id, call_id) DO UPDATE SET {updates}"
     )
-    conn.execute(stmt, [{**r, "b_account_id": r["account_id"], "b_call_id": r["call_id"]} for r in rows])
-
-
-def _insert_or_replace(conn: Connection) -> Any:
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    stmt = insert(calls)
-    fields = [c.name for c in calls.columns if c.name not in ("id", "account_id", "call_id")]
-    return stmt.on_conflict_do_update(
-        index_elements=["account_id", "call_id"], set_={f: stmt.excluded[f] for f in fields}
-    )
+    return sql

@@ -309,7 +309,7 @@ def _run(state: Any, ep: Endpoint, raw: bytes, request_id: str) -> Any:
         principal = state.authenticate(credential_shape(body))
         if ep.permission and ep.permission not in principal.permissions:
             raise errors.PermissionDenied(f"This endpoint needs the {ep.permission} permission.")
-    params = _validate(ep, body)
+    params = _validate(ep, body, raw)
     return ep.handler(state.context(principal, request_id), params)
 
 
@@ -340,8 +340,10 @@ def unstorable(body: dict) -> tuple[str, str] | None:
     return None
 
 
-def _validate(ep: Endpoint, body: dict) -> BaseModel | None:
-    odd = unstorable(body)
+def _validate(ep: Endpoint, body: dict, raw: bytes) -> BaseModel | None:
+    # A NUL reaches a body only as the escape \u0000; ingest's fields bound their integers. So an
+    # ingest body (up to 10,000 records, where the walk costs ~200 ms) is walked only when it has one.
+    odd = unstorable(body) if ep.body_limit >= 0 or b"\\u0000" in raw else None
     if odd is not None:
         if ep.download:
             raise errors.InvalidParameter() if odd[0].startswith("requestId") else errors.InvalidParameters()
