@@ -83,13 +83,14 @@ def worker(
     once: Annotated[bool, typer.Option(help="Run the jobs waiting now, then exit.")] = False,
 ) -> None:
     """Run a standalone export worker (any number, anywhere sharing the database and storage)."""
-    from callreport.app import _make_storage
+    from callreport.storage import from_url
     from callreport.worker import Worker
 
     settings = Settings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     engine = _engine(settings)
-    w = Worker(engine, _make_storage(settings), settings, name=f"worker-{os.getpid()}")
+    storage = from_url(settings.resolved_storage_url(), settings.s3_endpoint_url)
+    w = Worker(engine, storage, settings, name="worker")
     w.run_forever(once=once)
 
 

@@ -50,9 +50,10 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
-            cur.execute("PRAGMA cache_size=-65536")
+            # 8 MiB of page cache per connection, and no memory map: mapped pages count in the
+            # process's memory, so an export over 300,000 calls peaked at 331 MB (83 MB without, and no slower).
+            cur.execute("PRAGMA cache_size=-8192")
             cur.execute("PRAGMA temp_store=MEMORY")
-            cur.execute("PRAGMA mmap_size=268435456")
             cur.close()
             dbapi_conn.create_function("cr_contains", 2, _casefold_contains, deterministic=True)
 
@@ -99,3 +100,20 @@ def migrate(engine: Engine) -> None:
     cfg.set_main_option("script_location", str(here / "migrations"))
     cfg.attributes["engine"] = engine
     command.upgrade(cfg, "head")
+
+
+SQLITE_UNREACHABLE = ("unable to open", "disk i/o error", "readonly database", "database disk image")
+
+
+def is_db_unavailable(exc: BaseException) -> bool:
+    """Whether a database error means the database cannot be reached."""
+    if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError):
+        text = str(exc.orig).lower() if getattr(exc, "orig", None) else str(exc).lower()
+        if type(getattr(exc, "orig", None)).__module__.startswith("sqlite3"):
+            # On SQLite only a file that cannot be opened or read is "cannot reach the database";
+            # "locked" is contention and SQL or JSON-path errors are bugs (1009).
+            return any(s in text for s in SQLITE_UNREACHABLE)
+        return True
+    return isinstance(exc, sa.exc.TimeoutError)

@@ -160,6 +160,14 @@ def summary(conn: Connection, principal: Principal, r: filters.Resolved, group_b
     return groups
 
 
+def totals_of(groups: list[dict]) -> dict:
+    """The groups' raw aggregates added up (max for the longest wait)."""
+    keys = ("calls", "answered", "total_duration", "total_talk", "answered_talk", "total_wait")
+    total = {k: sum(int(g[k] or 0) for g in groups) for k in keys}
+    total["max_wait"] = max((g["max_wait"] or 0 for g in groups), default=0)
+    return total
+
+
 # --- ingest -------------------------------------------------------------------------------------
 
 UPSERT_CHUNK = 1000

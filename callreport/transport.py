@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
@@ -25,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from callreport import errors
+from callreport.db import is_db_unavailable
 
 log = logging.getLogger("callreport.http")
 access_log = logging.getLogger("callreport.access")
@@ -184,23 +184,6 @@ def describe_validation(exc: ValidationError) -> str:
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]
     return f"{loc}: {msg[0].lower() + msg[1:]}." if loc else f"{msg}."
-
-
-SQLITE_UNREACHABLE = ("unable to open", "disk i/o error", "readonly database", "database disk image")
-
-
-def is_db_unavailable(exc: BaseException) -> bool:
-    """Whether a database error means the database cannot be reached."""
-    if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
-        return True
-    if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError):
-        text = str(exc.orig).lower() if getattr(exc, "orig", None) else str(exc).lower()
-        if type(getattr(exc, "orig", None)).__module__.startswith("sqlite3"):
-            # On SQLite only a file that cannot be opened or read is "cannot reach the database";
-            # "locked" is contention and SQL or JSON-path errors are bugs (1009).
-            return any(s in text for s in SQLITE_UNREACHABLE)
-        return True
-    return isinstance(exc, sa.exc.TimeoutError)
 
 
 @dataclass

@@ -13,10 +13,10 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from callreport import jobs
+from callreport.db import is_db_unavailable
 from callreport.export.run import Stopped, failure_reason, run_export
 from callreport.settings import Settings
 from callreport.storage import StorageMissing
-from callreport.transport import is_db_unavailable
 
 log = logging.getLogger("callreport.worker")
 SWEEP_SECONDS = 60.0

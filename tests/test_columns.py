@@ -63,3 +63,22 @@ def test_reader_times_are_local() -> None:
 )
 def test_mask_number(number: str, masked: str) -> None:
     assert mask_number(number) == masked
+
+
+@pytest.mark.parametrize("tz", ["UTC", "Asia/Kolkata", "America/New_York", "Australia/Lord_Howe", "Asia/Kathmandu"])
+def test_iso_clock_equals_isoformat(tz: str) -> None:
+    """Every second around DST changes (and zones with 30/45-minute offsets) formats as isoformat does."""
+    from callreport.export.columns import IsoClock
+
+    zone = ZoneInfo(tz)
+    clock = IsoClock(zone, size=50)  # small: the cache is cleared and refilled along the way
+    rng = random.Random(3)
+    samples = [rng.randrange(0, 2_000_000_000) for _ in range(3000)]
+    # 2026 transitions: New York 03-08 and 11-01, Lord Howe 04-05 and 10-04 (half-hour shifts)
+    for day in ("2026-03-08", "2026-11-01", "2026-04-05", "2026-10-04"):
+        start = int(datetime.fromisoformat(day + "T00:00:00+00:00").timestamp()) - 86400
+        samples += range(start, start + 2 * 86400, 7)
+    samples.append(-2_500_000_000)  # 1890: local mean time, an offset with seconds
+    for ts in samples:
+        assert clock(ts) == datetime.fromtimestamp(ts, zone).isoformat(), ts
+    assert clock(None) is None

@@ -12,6 +12,7 @@ from callreport.context import Ctx
 from callreport.export.columns import record
 from callreport.filters import STRICT, CallFilter
 from callreport.ingest import IngestParams, to_rows
+from callreport.queries import totals_of
 from callreport.transport import Api
 
 api = Api("/api/v2/callreport")
@@ -110,14 +111,6 @@ def _figures(g: dict) -> dict:
         "avgWaitTime": round(g["total_wait"] / calls, 2) if calls else 0,
         "maxWaitTime": g["max_wait"] or 0,
     }
-
-
-def totals_of(groups: list[dict]) -> dict:
-    """The groups' raw aggregates added up (max for the longest wait)."""
-    keys = ("calls", "answered", "total_duration", "total_talk", "answered_talk", "total_wait")
-    total = {k: sum(int(g[k] or 0) for g in groups) for k in keys}
-    total["max_wait"] = max((g["max_wait"] or 0 for g in groups), default=0)
-    return total
 
 
 @api.endpoint("summary", SummaryParams, tags=TAGS)

@@ -127,19 +127,48 @@ def row_values(columns: Sequence[Column], row: Any, tz: ZoneInfo, masked: bool) 
     return tuple(c.get(row, tz, masked) for c in columns)
 
 
-def row_reader(columns: Sequence[Column], fields: Sequence[str], tz: ZoneInfo, masked: bool) -> Callable:
+class IsoClock:
+    """Epoch seconds to ISO 8601 with offset in a zone, cached per minute (exports repeat minutes).
+
+    Equal to datetime.fromtimestamp(ts, tz).isoformat() and about five times faster.
+    """
+
+    def __init__(self, tz: ZoneInfo, size: int = 1 << 17):
+        self.tz = tz
+        self.size = size
+        self.minutes: dict[int, tuple[str, str]] = {}
+
+    def __call__(self, ts: int | None) -> str | None:
+        if ts is None:
+            return None
+        minute, second = divmod(ts, 60)
+        parts = self.minutes.get(minute)
+        if parts is None:
+            text = datetime.fromtimestamp(minute * 60, self.tz).isoformat()
+            if len(text) != 25:  # an offset with seconds (old local mean times): no shortcut
+                return datetime.fromtimestamp(ts, self.tz).isoformat()
+            if len(self.minutes) >= self.size:
+                self.minutes.clear()
+            parts = self.minutes[minute] = (text[:17], text[19:])
+        return f"{parts[0]}{second:02d}{parts[1]}"
+
+
+def row_reader(
+    columns: Sequence[Column], fields: Sequence[str], tz: ZoneInfo, masked: bool, iso_times: bool = False
+) -> Callable:
     """A compiled row -> values function for rows whose fields come in this order.
 
     Same values as row_values, about three times faster: one generated function with
-    positional reads instead of a getter call and an attribute lookup per cell.
+    positional reads instead of a getter call and an attribute lookup per cell. With
+    iso_times, times come as ISO 8601 text (what CSV writes) instead of datetimes.
     """
     index = {f: i for i, f in enumerate(fields)}
-    env: dict[str, Any] = {"_ts": datetime.fromtimestamp, "_tz": tz, "_mask": mask_number}
+    env: dict[str, Any] = {"_ts": datetime.fromtimestamp, "_tz": tz, "_mask": mask_number, "_iso": IsoClock(tz)}
     parts = []
     for n, c in enumerate(columns):
         at = f"r[{index[c.source]}]"
         if c.kind == "time":
-            parts.append(f"(None if {at} is None else _ts({at}, _tz))")
+            parts.append(f"_iso({at})" if iso_times else f"(None if {at} is None else _ts({at}, _tz))")
         elif c.kind == "phone" and masked and c.name != "didNumber":
             parts.append(f"_mask({at})")
         elif c.kind == "json":

@@ -23,7 +23,8 @@ def _text(value: str | None) -> str | None:
 
 
 def _time(value: Any) -> str | None:
-    return None if value is None else value.isoformat()
+    # The export pipeline hands times already as ISO text (IsoClock); datetimes still work.
+    return value if value is None or type(value) is str else value.isoformat()
 
 
 def _json(value: Any) -> str | None:

@@ -18,7 +18,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine, Row
 
 from callreport import filters, jobs, queries
-from callreport.api.calls import totals_of
 from callreport.auth import Principal
 from callreport.export.columns import resolve_columns, row_reader
 from callreport.export.meta import ReportMeta
@@ -58,7 +57,7 @@ def job_scope(job: Row) -> tuple[Principal, filters.Resolved, bool]:
 def report_meta(conn: sa.Connection, job: Row, principal: Principal, r: filters.Resolved) -> ReportMeta:
     """Title, filters in words and the summary figures that Excel and PDF show."""
     by_status = queries.summary(conn, principal, r, "status")
-    totals = totals_of(by_status)
+    totals = queries.totals_of(by_status)
     per_day = queries.summary(conn, principal, r, "day")
     by_agent = queries.summary(conn, principal, r, "agent")
     name = conn.execute(sa.select(accounts.c.name).where(accounts.c.id == job.account_id)).scalar() or ""
@@ -144,7 +143,8 @@ def run_export(
                 if not jobs.heartbeat(engine, job.id, worker, settings.job_lease_seconds, pct, done):
                     raise Stopped("job cancelled or taken over")
 
-        reader = row_reader(columns, [c.name for c in queries.ROW_COLUMNS], r.tz, masked)
+        fields = [c.name for c in queries.ROW_COLUMNS]
+        reader = row_reader(columns, fields, r.tz, masked, iso_times=job.format == "csv")
         rows = map(reader, queries.stream(conn, principal, r))
         path = Path(tmp) / f"export.{EXTENSIONS[job.format]}"
         count = _write(job.format, columns, rows, path, lambda: report_meta(conn, job, principal, r), progress)
