@@ -82,3 +82,14 @@ def test_iso_clock_equals_isoformat(tz: str) -> None:
     for ts in samples:
         assert clock(ts) == datetime.fromtimestamp(ts, zone).isoformat(), ts
     assert clock(None) is None
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_records_equal_record(masked: bool) -> None:
+    """A page's records (compiled path) equal one-by-one records (getter path)."""
+    from callreport.export.columns import record, records
+
+    rng = random.Random(11)
+    rows = [_random_row(rng) for _ in range(200)]
+    zone = ZoneInfo("America/New_York")
+    assert records(rows, FIELDS, zone, masked) == [record(r, zone, masked) for r in rows]

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field, StrictInt, StrictStr, field_validator
 from callreport import db, errors, filters, queries
 from callreport.auth import check_timezone
 from callreport.context import Ctx
-from callreport.export.columns import record
+from callreport.export.columns import record, records
 from callreport.filters import STRICT, CallFilter
 from callreport.ingest import IngestParams, to_rows
 from callreport.queries import totals_of
@@ -17,6 +17,7 @@ from callreport.transport import Api
 
 api = Api("/api/v2/callreport")
 TAGS = ["calls"]
+FIELDS = [c.name for c in queries.ROW_COLUMNS]
 
 
 class ListParams(CallFilter):
@@ -64,7 +65,7 @@ def _page(ctx: Ctx, p: ListParams, masked: bool) -> dict:
             rows, next_cursor = queries.list_page(conn, ctx.principal, r, p.limit, p.page, p.cursor)
         except ValueError as exc:
             raise errors.InvalidParameters(f"cursor {exc}.") from None
-    data = [record(row, r.tz, masked) for row in rows]
+    data = records(rows, FIELDS, r.tz, masked)
     return {"data": data, "page": p.page, "limit": p.limit, "nextCursor": next_cursor}
 
 
