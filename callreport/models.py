@@ -97,7 +97,8 @@ calls = sa.Table(
     sa.Index("ix_calls_account_agent_start", "account_id", "agent_id", "start_ts"),
     sa.Index("ix_calls_account_customer_rev", "account_id", "customer_rev"),
     sa.Index("ix_calls_account_end", "account_id", "end_ts", "call_id"),
-    sa.Index("ix_calls_account_duration", "account_id", "duration", "call_id"),
+    # No index on duration: SQLite chose it for `minDuration` (which nearly every call meets)
+    # over the start-time index, then sorted the whole account: 705 ms for a first page, 4.5 without.
 )
 
 export_requests = sa.Table(
