@@ -191,6 +191,9 @@ def _progress() -> Progress:
     )
 
 
+ANALYZE_AFTER = 10_000  # a bulk load this large refreshes the planner's statistics
+
+
 def load_records(
     engine,
     account_id: str,
@@ -226,6 +229,8 @@ def load_records(
             counts["updated"] += upd
             counts["batches"] += 1
             progress.advance(task, len(chunk))
+    if counts["inserted"] >= ANALYZE_AFTER:
+        db.analyze(engine)
     return counts
 
 

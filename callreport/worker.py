@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from callreport import jobs
+from callreport import db, jobs
 from callreport.db import is_db_unavailable
 from callreport.export.run import Stopped, failure_reason, run_export
 from callreport.settings import Settings
@@ -20,6 +20,7 @@ from callreport.storage import StorageMissing
 
 log = logging.getLogger("callreport.worker")
 SWEEP_SECONDS = 60.0
+ANALYZE_SECONDS = 3600.0  # ~1 s at 1,000,000 calls, once an hour by an idle worker
 
 
 class Worker:
@@ -36,6 +37,7 @@ class Worker:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_sweep = 0.0
+        self._last_analyze = -ANALYZE_SECONDS
 
     def start(self) -> None:
         """Run the loop in a daemon thread (the embedded worker of `serve`)."""
@@ -93,10 +95,14 @@ class Worker:
                 self._stop.wait(self.settings.worker_poll_seconds)
 
     def _sweep(self) -> None:
-        """Delete the files of done jobs whose retention has ended."""
+        """Delete the files of done jobs whose retention has ended; keep SQLite's statistics fresh."""
         if time.monotonic() - self._last_sweep < min(SWEEP_SECONDS, self.settings.worker_poll_seconds * 10):
             return
         self._last_sweep = time.monotonic()
+        if self.engine.dialect.name == "sqlite" and time.monotonic() - self._last_analyze > ANALYZE_SECONDS:
+            # SQLite, unlike PostgreSQL's autovacuum, never gathers statistics by itself.
+            self._last_analyze = time.monotonic()
+            db.analyze(self.engine)
         for row in jobs.expired(self.engine):
             try:
                 if row.storage_key:
