@@ -93,6 +93,7 @@ calls = sa.Table(
     sa.Column("events", JsonDoc, nullable=False),
     sa.Column("updated_at", Epoch, nullable=False),
     sa.UniqueConstraint("account_id", "call_id", name="uq_calls_account_call"),
+    # Migration 0003 makes this index carry status, agent, durations and wait (covering summaries).
     sa.Index("ix_calls_account_start", "account_id", "start_ts", "call_id"),
     sa.Index("ix_calls_account_agent_start", "account_id", "agent_id", "start_ts"),
     sa.Index("ix_calls_account_customer_rev", "account_id", "customer_rev"),
