@@ -178,23 +178,43 @@ def upsert(conn: Connection, account_id: str, rows: list[dict]) -> tuple[int, in
     last: dict[str, dict] = {}
     for row in rows:
         last[row["call_id"]] = row
-    ids = list(last)
-    existing: set[str] = set()
-    for i in range(0, len(ids), UPSERT_CHUNK):
-        chunk = ids[i : i + UPSERT_CHUNK]
-        existing.update(
-            conn.execute(
-                sa.select(calls.c.call_id).where(calls.c.account_id == account_id, calls.c.call_id.in_(chunk))
-            ).scalars()
-        )
-    inserted = sum(1 for i in ids if i not in existing)
     # One INSERT ... ON CONFLICT for new and existing alike (a concurrent batch may insert the
     # same callId first; the later one wins), at the driver: SQLAlchemy's per-row parameter
     # processing cost more than SQLite's own work (~300 ms per 10,000 rows).
-    sql = _upsert_sql(conn.dialect.name)
     params = [tuple(_param(row[f], f in JSON_FIELDS) for f in UPSERT_FIELDS) for row in last.values()]
-    conn.exec_driver_sql(sql, params)
+    if conn.dialect.name == "postgresql":
+        inserted = _upsert_returning(conn, params)
+    else:
+        inserted = len(last) - _count_existing(conn, account_id, list(last))
+        conn.exec_driver_sql(_upsert_sql("sqlite"), params)
     return inserted, len(rows) - inserted
+
+
+def _count_existing(conn: Connection, account_id: str, ids: list[str]) -> int:
+    found = 0
+    for i in range(0, len(ids), UPSERT_CHUNK):
+        chunk = ids[i : i + UPSERT_CHUNK]
+        stmt = sa.select(sa.func.count()).where(calls.c.account_id == account_id, calls.c.call_id.in_(chunk))
+        found += conn.execute(stmt).scalar_one()
+    return found
+
+
+def _upsert_returning(conn: Connection, params: list[tuple]) -> int:
+    """Pipelined upserts that say which rows were new (xmax = 0), so no lookup runs first.
+
+    A lookup of 10,000 callIds seq-scanned the table while its statistics lagged a bulk load
+    (~1 s per batch at 200,000 calls); the upsert itself always uses the unique index.
+    """
+    cursor = conn.connection.driver_connection.cursor()  # psycopg's, in this transaction
+    try:
+        cursor.executemany(_upsert_sql("postgresql") + " RETURNING (xmax = 0)", params, returning=True)
+        inserted = 0
+        while True:
+            inserted += bool(cursor.fetchone()[0])
+            if not cursor.nextset():
+                return inserted
+    finally:
+        cursor.close()
 
 
 UPSERT_FIELDS = [c.name for c in calls.columns if c.name != "id"]
