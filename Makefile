@@ -17,7 +17,7 @@ $(BIN)/.installed: pyproject.toml
 install: $(BIN)/.installed  ## install the service and its test tools into .venv
 
 run: install  ## SQLite + local folder, demo data, printed credentials, then serve
-	$(BIN)/callreport demo --calls $(DEMO_CALLS)
+	$(BIN)/callreport demo --calls $(DEMO_CALLS) --port $(PORT)
 	$(BIN)/callreport serve --host $(HOST) --port $(PORT)
 
 test: install  ## the whole suite, on SQLite and PostgreSQL, local folder and S3 (moto)

@@ -297,6 +297,7 @@ def _count_lines(path: Path) -> int:
 def demo(
     calls: Annotated[int, typer.Option(help="How many demo calls to make.", min=0)] = 5000,
     days: Annotated[int, typer.Option(help="Over how many days up to today.", min=1)] = 30,
+    port: Annotated[int, typer.Option(help="The port `serve` will use, for the printed examples.")] = 8000,
     json: JsonOpt = False,
 ) -> None:
     """A demo account, an admin user with every permission and N realistic calls."""
@@ -321,7 +322,7 @@ def demo(
         "ssid": ssid,
         "calls": counts["inserted"],
     }
-    emit(out, json, _demo_text(out))
+    emit(out, json, _demo_text(out, port))
 
 
 def _free_username(conn, base: str) -> str:
@@ -335,7 +336,7 @@ def _free_username(conn, base: str) -> str:
     return name
 
 
-def _demo_text(out: dict) -> str:
+def _demo_text(out: dict, port: int) -> str:
     body = orjson.dumps({"userId": out["userId"], "token": out["token"], "limit": 5}).decode()
     return "\n".join(
         [
