@@ -354,7 +354,7 @@ def _demo_text(out: dict, port: int) -> str:
 
 def main() -> None:
     """Entry point of the `callreport` command."""
-    from callreport.app import tune_gc
+    from callreport.memory import tune_process
 
-    tune_gc()
+    tune_process()
     app()
