@@ -44,3 +44,20 @@ def test_concurrent_migrations_on_a_fresh_postgres_database(pg_url: str) -> None
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
+
+
+def test_analyze_leaves_statistics(engine: sa.Engine, tenant) -> None:
+    """After a bulk load the planner has statistics (and PostgreSQL a vacuumed table)."""
+    from callreport.cli import load_records
+    from callreport.demo import generate_calls
+
+    load_records(engine, tenant.account_id, generate_calls(50, seed=9), 50, "calls")
+    db.analyze(engine)
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            row = conn.execute(
+                sa.text("SELECT last_vacuum, last_analyze FROM pg_stat_user_tables WHERE relname = 'calls'")
+            ).one()
+            assert row.last_vacuum is not None and row.last_analyze is not None
+        else:
+            assert conn.execute(sa.text("SELECT count(*) FROM sqlite_stat1 WHERE tbl = 'calls'")).scalar() > 0
