@@ -11,34 +11,12 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from callreport.demo import generate_calls, write_jsonl
+from tests.contract import RECORD_FIELDS
 
 KOLKATA = ZoneInfo("Asia/Kolkata")
 START = datetime(2024, 3, 1, tzinfo=KOLKATA)
 DAYS = 30
-FIELDS = {
-    "callId",
-    "startTime",
-    "endTime",
-    "duration",
-    "talkDuration",
-    "holdDuration",
-    "waitTime",
-    "direction",
-    "callType",
-    "status",
-    "callerNumber",
-    "customerNumber",
-    "didNumber",
-    "agentId",
-    "agentName",
-    "campaign",
-    "department",
-    "disposition",
-    "hangupBy",
-    "recordingUrl",
-    "callAnalysis",
-    "events",
-}
+FIELDS = set(RECORD_FIELDS)
 STATUSES = {"answered", "missed", "busy", "noanswer", "failed", "cancelled"}
 EVENT_TYPES = {"ring", "queue", "answer", "hold", "transfer", "hangup"}
 ISO_SECONDS = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{2}:\d{2}")

@@ -17,32 +17,11 @@ import orjson
 import pytest
 
 from tests.conftest import call, make_tenant
+from tests.contract import RECORD_FIELDS
 
 ACCOUNT_TZ = "Asia/Kolkata"
 UTC, KOLKATA, NEW_YORK = ZoneInfo("UTC"), ZoneInfo("Asia/Kolkata"), ZoneInfo("America/New_York")
-FIELDS = [
-    "callId",
-    "startTime",
-    "endTime",
-    "duration",
-    "talkDuration",
-    "holdDuration",
-    "waitTime",
-    "direction",
-    "callType",
-    "status",
-    "callerNumber",
-    "customerNumber",
-    "didNumber",
-    "agentId",
-    "agentName",
-    "campaign",
-    "department",
-    "disposition",
-    "hangupBy",
-    "recordingUrl",
-    "callAnalysis",
-]
+FIELDS = list(RECORD_FIELDS[:-1])  # without events
 AGENTS = [
     ("a1", "Zoë"),
     ("a2", "Émile"),
