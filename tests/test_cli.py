@@ -6,11 +6,9 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,6 +25,8 @@ from callreport.cli import app as cli_app
 from callreport.models import accounts, calls, users
 from callreport.settings import Settings
 from tests.conftest import PG_ADMIN_URL, _pg_available, call
+from tests.fixtures.procs import wait_for_health
+from tests.fixtures.s3 import free_port
 
 HEX24 = "0123456789abcdef"
 
@@ -338,26 +338,6 @@ def test_demo_makes_a_working_account(cli):
 # --- the reference's curl command against the real server ---------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_for_health(port: int, proc: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"serve exited with {proc.returncode}: {log.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as resp:
-                if json.loads(resp.read())["status"] == "success":
-                    return
-        except OSError:
-            time.sleep(0.1)
-    pytest.fail(f"serve did not answer /health in 30 s: {log.read_text()[-2000:]}")
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, str]]:
     """`callreport serve` in its own process on SQLite; (port, ssid of a LIST_CALL_LOG user)."""
@@ -390,12 +370,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, str]
     cli.engine.dispose()
     exe = Path(sys.executable).with_name("callreport")
     command = [str(exe)] if exe.exists() else [sys.executable, "-c", "from callreport.cli import main; main()"]
-    port = _free_port()
+    port = free_port()
     log = data_dir / "serve.log"
     with log.open("wb") as out:
         proc = subprocess.Popen([*command, "serve", "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
-        _wait_for_health(port, proc, log)
+        wait_for_health(port, proc, log)
         yield port, ssid
     finally:
         proc.terminate()

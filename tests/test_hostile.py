@@ -13,12 +13,10 @@ import io
 import logging
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
 import tracemalloc
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +36,8 @@ from callreport.settings import Settings
 from callreport.storage import from_url
 from callreport.worker import Worker
 from tests.conftest import Tenant, make_tenant
+from tests.fixtures.procs import wait_for_health
+from tests.fixtures.s3 import free_port
 from tests.test_fuzz import private_database_url
 
 HOSTILE = [
@@ -483,31 +483,12 @@ class Served:
         return orjson.loads(raw)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_until_up(port: int, proc: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"serve exited with {proc.returncode}: {log.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-    pytest.fail(f"serve did not answer in 30 s: {log.read_text()[-2000:]}")
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """`callreport serve` on SQLite with CALLREPORT_LOG_LEVEL=DEBUG, its stdout and stderr in a file."""
     data_dir = tmp_path_factory.mktemp("served")
     env = {"CALLREPORT_DATA_DIR": str(data_dir), "CALLREPORT_DATABASE_URL": None, "CALLREPORT_STORAGE_URL": None}
-    who = Served(_free_port(), data_dir / "serve.log", env, "", f"u-{os.getpid()}", "pw-" + os.urandom(8).hex(), "", [])
+    who = Served(free_port(), data_dir / "serve.log", env, "", f"u-{os.getpid()}", "pw-" + os.urandom(8).hex(), "", [])
     account = who.cli("account", "create", "hostile")["accountId"]
     who.user_id = who.cli(
         "user",
@@ -543,7 +524,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             stdin=subprocess.DEVNULL,
         )
     try:
-        _wait_until_up(who.port, proc, who.log)
+        wait_for_health(who.port, proc, who.log)
         yield who
     finally:
         proc.terminate()
