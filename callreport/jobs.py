@@ -150,15 +150,18 @@ def _mine(job_id: str, worker: str) -> list[Any]:
     return [jobs.c.id == job_id, jobs.c.state == "running", jobs.c.lease_owner == worker]
 
 
+def _if_mine(engine: Engine, job_id: str, worker: str, **values: Any) -> bool:
+    """Update the job only while this worker holds it; whether it did."""
+    with db.writing(engine) as conn:
+        result = conn.execute(jobs.update().where(*_mine(job_id, worker)).values(**values))
+    return result.rowcount == 1
+
+
 def heartbeat(engine: Engine, job_id: str, worker: str, lease_seconds: float, progress: int, rows: int) -> bool:
     """Extend the lease and record progress; False when the job is no longer this worker's."""
-    with db.writing(engine) as conn:
-        result = conn.execute(
-            jobs.update()
-            .where(*_mine(job_id, worker))
-            .values(lease_expires_at=time.time() + lease_seconds, progress=progress, row_count=rows)
-        )
-    return result.rowcount == 1
+    return _if_mine(
+        engine, job_id, worker, lease_expires_at=time.time() + lease_seconds, progress=progress, row_count=rows
+    )
 
 
 def finish(
@@ -166,42 +169,36 @@ def finish(
 ) -> bool:
     """Mark the job done with its file; False when it was cancelled or taken over meanwhile."""
     now = int(time.time())
-    with db.writing(engine) as conn:
-        result = conn.execute(
-            jobs.update()
-            .where(*_mine(job_id, worker))
-            .values(
-                state="done",
-                progress=100,
-                row_count=rows,
-                file_size=size,
-                sha256=sha256,
-                storage_key=key,
-                finished_at=now,
-                expires_at=now + int(retention_days * 86400),
-                lease_owner=None,
-                lease_expires_at=None,
-                error=None,
-            )
-        )
-    return result.rowcount == 1
+    return _if_mine(
+        engine,
+        job_id,
+        worker,
+        state="done",
+        progress=100,
+        row_count=rows,
+        file_size=size,
+        sha256=sha256,
+        storage_key=key,
+        finished_at=now,
+        expires_at=now + int(retention_days * 86400),
+        lease_owner=None,
+        lease_expires_at=None,
+        error=None,
+    )
 
 
 def fail(engine: Engine, job_id: str, worker: str, reason: str) -> bool:
     """Mark the job failed with the reason; False when it was no longer this worker's."""
-    with db.writing(engine) as conn:
-        result = conn.execute(
-            jobs.update()
-            .where(*_mine(job_id, worker))
-            .values(
-                state="failed",
-                error=reason[:1000],
-                finished_at=int(time.time()),
-                lease_owner=None,
-                lease_expires_at=None,
-            )
-        )
-    return result.rowcount == 1
+    return _if_mine(
+        engine,
+        job_id,
+        worker,
+        state="failed",
+        error=reason[:1000],
+        finished_at=int(time.time()),
+        lease_owner=None,
+        lease_expires_at=None,
+    )
 
 
 def release(engine: Engine, worker: str) -> int:
