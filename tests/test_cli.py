@@ -7,7 +7,6 @@ import os
 import secrets
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from callreport.cli import app as cli_app
 from callreport.models import accounts, calls, users
 from callreport.settings import Settings
 from tests.conftest import PG_ADMIN_URL, _pg_available, call
-from tests.fixtures.procs import wait_for_health
+from tests.fixtures.procs import serving
 from tests.fixtures.s3 import free_port
 
 HEX24 = "0123456789abcdef"
@@ -368,22 +367,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, str]
     )["userId"]
     ssid = cli.run("session", "create", "--user", user_id)["ssid"]
     cli.engine.dispose()
-    exe = Path(sys.executable).with_name("callreport")
-    command = [str(exe)] if exe.exists() else [sys.executable, "-c", "from callreport.cli import main; main()"]
     port = free_port()
-    log = data_dir / "serve.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([*command, "serve", "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        wait_for_health(port, proc, log)
+    with serving(port, env, data_dir / "serve.log"):
         yield port, ssid
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def curl(port: int, ssid: str, request_id: str) -> subprocess.CompletedProcess:

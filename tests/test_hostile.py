@@ -13,8 +13,6 @@ import io
 import logging
 import os
 import re
-import subprocess
-import sys
 import time
 import tracemalloc
 from collections.abc import Iterator
@@ -36,7 +34,7 @@ from callreport.settings import Settings
 from callreport.storage import from_url
 from callreport.worker import Worker
 from tests.conftest import Tenant, make_tenant
-from tests.fixtures.procs import wait_for_health
+from tests.fixtures.procs import serving
 from tests.fixtures.s3 import free_port
 from tests.test_fuzz import private_database_url
 
@@ -513,26 +511,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         PYTHONUNBUFFERED="1",
         CALLREPORT_WORKER_POLL_SECONDS="0.2",
     )
-    exe = Path(sys.executable).with_name("callreport")
-    command = [str(exe)] if exe.exists() else [sys.executable, "-c", "from callreport.cli import main;main()"]
-    with who.log.open("wb") as out:
-        proc = subprocess.Popen(
-            [*command, "serve", "--port", str(who.port)],
-            env=proc_env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-    try:
-        wait_for_health(who.port, proc, who.log)
+    with serving(who.port, proc_env, who.log):
         yield who
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def test_cli_revocations_take_effect_at_once_on_a_running_server(served):
