@@ -133,3 +133,12 @@ export_requests = sa.Table(
     sa.Index("ix_exports_state_lease", "state", "lease_expires_at"),
     sa.Index("ix_exports_idem", "account_id", "created_by", "idempotency_key"),
 )
+
+# Secrets shared by every process (the cursor-sealing key): made once, kept across restarts.
+server_keys = sa.Table(
+    "server_keys",
+    metadata,
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("secret", sa.String(128), nullable=False),  # hex
+    sa.Column("created_at", Epoch, nullable=False),
+)
