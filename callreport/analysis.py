@@ -1,7 +1,9 @@
 """callAnalysis conditions as SQL, one dialect each: no type coercion, nulls as the contract says.
 
 SQLite reads the JSON text with json_type/json_extract; PostgreSQL uses jsonb operators, so
-`eq` is a containment test that the GIN index on call_analysis answers.
+`eq` is a containment test that the GIN index on call_analysis answers. `in`/`nin` bind their
+list as one JSON array that the database reads once (json_each, jsonb_array_elements): a tree
+of ORs cost 29 s on 2,000 calls with 20 x 490 values, and SQLite refused 1,000 values.
 """
 
 from __future__ import annotations
@@ -52,7 +54,13 @@ def _sqlite(field: str, op: str, value: Any) -> ColumnElement:
         return sa.and_(jtype == "text", jval == v)
 
     def one_of(values: list) -> ColumnElement:
-        return sa.or_(sa.false(), *[equals(v) for v in _dedupe(values)])
+        kinds = _by_kind(values)
+        tests = [jtype == name for name in ("null", "true", "false") if name in kinds]
+        if "number" in kinds:
+            tests.append(sa.and_(jtype.in_(NUMBER_TYPES_SQLITE), jval.in_(_sqlite_array(kinds["number"]))))
+        if "string" in kinds:
+            tests.append(sa.and_(jtype == "text", jval.in_(_sqlite_array(kinds["string"]))))
+        return sa.or_(sa.false(), *tests)
 
     if op == "exists":
         return jtype.is_not(None) if value else jtype.is_(None)
@@ -84,7 +92,10 @@ def _postgres(field: str, op: str, value: Any) -> ColumnElement:
         return doc.op("@>", is_comparison=True)(jsonb({field: v}))
 
     def one_of(values: list) -> ColumnElement:
-        return elem.in_([jsonb(v) for v in _dedupe(values)]) if values else sa.false()
+        if not values:
+            return sa.false()
+        # jsonb equality has no coercion ('"5"' <> '5', 'true' <> '1') and 1 = 1.0, as wanted.
+        return elem.in_(sa.select(sa.func.jsonb_array_elements(jsonb(_dedupe(values)))))
 
     if op == "exists":
         has = doc.op("?", is_comparison=True)(sa.literal(field, sa.Text))
@@ -109,6 +120,24 @@ def _postgres(field: str, op: str, value: Any) -> ColumnElement:
 
 def _compare(expr: ColumnElement, op: str, value: float) -> ColumnElement:
     return {"gt": expr > value, "gte": expr >= value, "lt": expr < value, "lte": expr <= value}[op]
+
+
+def _sqlite_array(values: list) -> sa.Select:
+    """SELECT value FROM json_each(?): one bound parameter, read once per statement."""
+    each = sa.func.json_each(sa.literal(orjson.dumps(values).decode(), sa.Text)).table_valued("value")
+    return sa.select(each.c.value)
+
+
+def _by_kind(values: list) -> dict[str, list]:
+    """The distinct values grouped as SQLite's json_type tells them apart: null, true, false,
+    number (1 and 1.0 are one) and string."""
+    out: dict[str, list] = {}
+    for v in _dedupe(values):
+        kind = _kind(v)
+        if kind == "bool":
+            kind = "true" if v else "false"
+        out.setdefault(kind, []).append(v)
+    return out
 
 
 def _dedupe(values: list) -> list:

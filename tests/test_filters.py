@@ -239,6 +239,25 @@ CASES = [
     (ca("absent", "nin", [1]), ALL),
     (ca("absent", "eq", None), ""),
     (ca("absent", "in", [None]), ""),
+    # in/nin read their list as one JSON array: duplicates, mixed types and long lists change nothing.
+    (ca("score", "in", [5, 5, 5.0, "5", "5"]), "r1 r2 r6"),
+    (ca("score", "nin", [5, 5.0, 5, "5"]), "r3 r4 r5"),
+    (ca("vip", "in", [0, 1, "true", "True", "null"]), ""),
+    (ca("flag", "in", [1.0, "1", None]), "r5"),
+    (ca("flag", "in", [False, 0]), ""),
+    (ca("score", "in", [5.5, -1.5, False, None]), "r3 r5"),
+    (ca("score", "nin", [None, False, True]), ALL),
+    (ca("note", "in", [None, "x", None]), "r1"),
+    (ca("note", "nin", [None]), "r2 r3 r4 r5 r6"),
+    (ca("mood", "in", ["émile est là", "Émile est là", "ÉMILE"]), "r1 r2"),
+    (ca("mood", "nin", ["Émile est là", 5, None, True]), "r2 r3 r4 r5 r6"),
+    (ca("score", "in", [2**63 - 1, -(2**63), 1e300, 5.000001]), ""),
+    (ca("score", "in", list(range(-500, 500))), "r1 r6"),
+    (ca("score", "in", [str(i) for i in range(1000)]), "r2"),
+    (ca("score", "nin", [x / 2 for x in range(-500, 500)]), "r2 r4"),
+    (ca("score", "in", [*range(998), "5", None]), "r1 r2 r6"),
+    (ca("vip", "in", [*(str(i) for i in range(997)), None, True, False]), "r1 r2 r5"),
+    ({"callAnalysis": [{"field": "score", "op": "in", "value": [5, "x"] * 25} for _ in range(20)]}, "r1 r6"),
     (
         {
             "callAnalysis": [
