@@ -33,6 +33,9 @@ from callreport.auth import check_timezone
 from callreport.models import calls
 
 MAX_ITEMS = 1000
+# §9 Sizes: at most 20 callAnalysis conditions with at most 1,000 list values among them all.
+MAX_CONDITIONS = 20
+MAX_CONDITION_VALUES = 1000
 # Durations are INTEGER columns: a bound beyond 32 bits would be a database error, not an answer.
 Seconds = Annotated[StrictInt, Field(ge=0, le=2**31 - 1)]
 Text = Annotated[StrictStr, Field(max_length=1000)]
@@ -100,7 +103,7 @@ class CallFilter(BaseModel):
     minTalkDuration: Seconds | None = None
     maxTalkDuration: Seconds | None = None
     customerNumber: Annotated[StrictStr, Field(max_length=64)] | None = None
-    callAnalysis: Annotated[list[AnalysisCondition], Field(max_length=20)] | None = None
+    callAnalysis: Annotated[list[AnalysisCondition], Field(max_length=MAX_CONDITIONS)] | None = None
     sortBy: SortBy = "startTime"
     sortOrder: Literal["asc", "desc"] = "desc"
 
@@ -108,6 +111,14 @@ class CallFilter(BaseModel):
     @classmethod
     def _known_zone(cls, v: str | None) -> str | None:
         return None if v is None else check_timezone(v)
+
+    @field_validator("callAnalysis")
+    @classmethod
+    def _few_values(cls, v: list[AnalysisCondition] | None) -> list[AnalysisCondition] | None:
+        total = sum(len(c.value) for c in v or () if isinstance(c.value, list))
+        if total > MAX_CONDITION_VALUES:
+            raise ValueError(f"holds {total} list values; at most {MAX_CONDITION_VALUES} among all conditions")
+        return v
 
     @field_validator("startDate", "endDate")
     @classmethod

@@ -439,6 +439,13 @@ def test_resolve_start_after_end(start: str, end: str) -> None:
         ca("vip", "exists", 1),
         ca("vip", "in", True),
         ca("vip", "eq", [1]),
+        # §9 Sizes: at most 20 conditions with at most 1,000 list values among them all.
+        {"callAnalysis": [{"field": "f", "op": "eq", "value": 1}] * 21},
+        {
+            "callAnalysis": [{"field": "f", "op": "in", "value": list(range(500))}] * 2
+            + ca("g", "nin", [1])["callAnalysis"]
+        },
+        ca("f", "in", list(range(1001))),
     ],
 )
 def test_filter_rejects(body: dict) -> None:
