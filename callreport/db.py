@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -125,6 +126,58 @@ def migrate(engine: Engine) -> None:
     cfg.set_main_option("script_location", str(here / "migrations"))
     cfg.attributes["engine"] = engine
     command.upgrade(cfg, "head")
+
+
+# SQLite calls the deadline check every this many virtual-machine steps: about every 0.1 ms,
+# so the check costs little and a query stops within a millisecond of its deadline.
+PROGRESS_STEPS = 10_000
+QUERY_CANCELED = "57014"  # PostgreSQL's SQLSTATE for a statement that statement_timeout stopped
+
+
+@contextmanager
+def time_budget(conn: sa.Connection, seconds: float) -> Iterator[sa.Connection]:
+    """Run the block's queries for at most `seconds`; past it, errors.QueryTooSlow (1000).
+
+    The timeout is caught here, not left to the request's error mapping, which would call
+    PostgreSQL's QueryCanceled (an OperationalError) "database unavailable" (1010).
+    """
+    from callreport.errors import QueryTooSlow
+
+    pg = is_postgres(conn)
+    try:
+        with _pg_timeout(conn, seconds) if pg else _sqlite_deadline(conn, seconds):
+            yield conn
+    except sa.exc.OperationalError as exc:
+        if not _ran_out(exc, pg):
+            raise
+        conn.rollback()  # the aborted transaction must not reach the next statement or request
+        raise QueryTooSlow(seconds) from None
+
+
+@contextmanager
+def _pg_timeout(conn: sa.Connection, seconds: float) -> Iterator[None]:
+    # SET LOCAL lasts until the transaction ends; 0 would mean no limit, so at least 1 ms.
+    conn.exec_driver_sql(f"SET LOCAL statement_timeout = {max(1, int(seconds * 1000))}")
+    yield
+    conn.exec_driver_sql("SET LOCAL statement_timeout TO DEFAULT")
+
+
+@contextmanager
+def _sqlite_deadline(conn: sa.Connection, seconds: float) -> Iterator[None]:
+    deadline = time.monotonic() + seconds
+    raw = conn.connection.driver_connection
+    # A true answer makes SQLite stop the statement with "interrupted".
+    raw.set_progress_handler(lambda: time.monotonic() > deadline, PROGRESS_STEPS)
+    try:
+        yield
+    finally:
+        raw.set_progress_handler(None, 0)
+
+
+def _ran_out(exc: sa.exc.OperationalError, pg: bool) -> bool:
+    if pg:
+        return getattr(exc.orig, "sqlstate", None) == QUERY_CANCELED
+    return "interrupted" in str(exc.orig).lower()
 
 
 SQLITE_UNREACHABLE = ("unable to open", "disk i/o error", "readonly database", "database disk image")

@@ -30,6 +30,16 @@ class InvalidParameters(ApiError):
     code, message = 1000, "Invalid parameters"
 
 
+class QueryTooSlow(InvalidParameters):
+    """A query that ran past CALLREPORT_QUERY_TIMEOUT_SECONDS (§9 Cost): the filters were too broad."""
+
+    def __init__(self, seconds: float):
+        super().__init__(
+            f"The query ran longer than {seconds:g} seconds: narrow the filters "
+            "(a shorter date range, fewer callAnalysis conditions or values) and try again."
+        )
+
+
 class InvalidParameter(ApiError):
     """Download endpoints' bad requestId, exactly as the reference spells it."""
 

@@ -27,6 +27,12 @@ class Settings(BaseSettings):
     max_json_depth: int = Field(32, description="Deepest nesting accepted in a request body.")
     login_max_failures: int = Field(5, description="Failed logins for one username before throttling.")
     login_window_seconds: int = Field(300, description="Window in which failed logins are counted.")
+    query_timeout_seconds: float = Field(
+        20.0,
+        gt=0,
+        description="Longest a list, count or summary query may run; past it the answer is 1000 asking "
+        "for narrower filters.",
+    )
     pdf_max_rows: int = Field(
         100_000,
         description="Most rows a PDF export may hold: ReportLab keeps every page in memory until it saves "

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StrictInt, StrictStr, field_validator
+from sqlalchemy.engine import Connection
 
 from callreport import db, errors, filters, queries
 from callreport.auth import check_timezone
@@ -58,9 +61,16 @@ def resolved(ctx: Ctx, f: CallFilter) -> filters.Resolved:
         raise errors.InvalidParameters(f"{exc}.") from None
 
 
+@contextmanager
+def budgeted(ctx: Ctx) -> Iterator[Connection]:
+    """A connection whose queries may run CALLREPORT_QUERY_TIMEOUT_SECONDS (§9 Cost), then 1000."""
+    with ctx.engine.connect() as conn, db.time_budget(conn, ctx.settings.query_timeout_seconds):
+        yield conn
+
+
 def _page(ctx: Ctx, p: ListParams, masked: bool) -> dict:
     r = resolved(ctx, p)
-    with ctx.engine.connect() as conn:
+    with budgeted(ctx) as conn:
         try:
             rows, next_cursor = queries.list_page(conn, ctx.principal, r, p.limit, p.page, p.cursor)
         except ValueError as exc:
@@ -85,7 +95,7 @@ def mask_list(ctx: Ctx, p: ListParams) -> dict:
 def report_count(ctx: Ctx, p: CallFilter) -> dict:
     """How many calls match the filters."""
     r = resolved(ctx, p)
-    with ctx.engine.connect() as conn:
+    with budgeted(ctx) as conn:
         return {"count": queries.count(conn, ctx.principal, r)}
 
 
@@ -118,7 +128,7 @@ def _figures(g: dict) -> dict:
 def summary(ctx: Ctx, p: SummaryParams) -> dict:
     """Totals per agent, day, hour, status, direction, callType, campaign, department or disposition."""
     r = resolved(ctx, p)
-    with ctx.engine.connect() as conn:
+    with budgeted(ctx) as conn:
         groups = queries.summary(conn, ctx.principal, r, p.groupBy)
     data = []
     for g in groups:
