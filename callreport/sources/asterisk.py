@@ -6,7 +6,7 @@ import csv
 import io
 import re
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
@@ -28,9 +28,29 @@ CUSTOM = (
 )  # fmt: skip
 # FreePBX's cdr table in column order, for a headerless export (a spreadsheet re-save).
 FREEPBX = (
-    "calldate", "clid", "src", "dst", "dcontext", "channel", "dstchannel", "lastapp", "lastdata", "duration",
-    "billsec", "disposition", "amaflags", "accountcode", "uniqueid", "userfield", "did", "recordingfile",
-    "cnum", "cnam", "outbound_cnum", "outbound_cnam", "dst_cnam",
+    "calldate",
+    "clid",
+    "src",
+    "dst",
+    "dcontext",
+    "channel",
+    "dstchannel",
+    "lastapp",
+    "lastdata",
+    "duration",
+    "billsec",
+    "disposition",
+    "amaflags",
+    "accountcode",
+    "uniqueid",
+    "userfield",
+    "did",
+    "recordingfile",
+    "cnum",
+    "cnam",
+    "outbound_cnum",
+    "outbound_cnam",
+    "dst_cnam",
 )  # fmt: skip  (a re-save adds unlabelled columns after dst_cnam: they are not read)
 DATE = re.compile(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d|\d{1,2}/\d{1,2}/\d{4} ")
 SLASH = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})[ T](\d{1,2}):(\d\d)(?::(\d\d))?")
@@ -183,7 +203,7 @@ def _row_parser(columns: dict[str, int], mapping: Mapping) -> RowReader:
 
 def _clock(mapping: Mapping) -> Callable[[str], float]:
     """Text time in the PBX's zone to epoch seconds; D/M/YYYY (or M/D with day_first off) too."""
-    zone = timezone.utc if mapping.timezone == "UTC" else mapping.zone
+    zone = UTC if mapping.timezone == "UTC" else mapping.zone
     day_first = mapping.day_first
     fromiso = datetime.fromisoformat
 

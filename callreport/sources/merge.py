@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from callreport.sources.legs import Leg, Outcome, Rejected, is_outside, phone
@@ -161,7 +161,7 @@ def _event(leg: Leg, zone: ZoneInfo) -> dict:
     return event
 
 
-_UTC = timezone.utc
+_UTC = UTC
 
 
 def _iso(epoch: float, zone: ZoneInfo) -> str:
