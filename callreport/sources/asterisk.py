@@ -207,7 +207,19 @@ def _clock(mapping: Mapping) -> Callable[[str], float]:
     day_first = mapping.day_first
     fromiso = datetime.fromisoformat
 
+    cache: dict[str, float] = {}
+
     def moment(text: str) -> float:
+        # start and answer are often the same second, and neighbouring rows share seconds
+        hit = cache.get(text)
+        if hit is not None:
+            return hit
+        if len(cache) > 4096:
+            cache.clear()
+        cache[text] = value = _parse(text)
+        return value
+
+    def _parse(text: str) -> float:
         if "/" in text:
             m = SLASH.fullmatch(text.strip())
             if m is None:

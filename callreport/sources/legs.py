@@ -13,7 +13,6 @@ Where = int | str
 
 OUTSIDE = re.compile(r"\+?\d[\d \-]{5,}\d")  # 7 or more digits, ignoring + spaces dashes (§11)
 PHONE = re.compile(r"\+?[0-9][0-9 \-]*")  # the shape §5 accepts
-CHANNEL_SEQ = re.compile(r"-[0-9a-fA-F]+(?:;\d+)?$")  # SIP/1001-0000002a, Local/0@ctx-00000010;2
 # The analysis fields §11 names, as FreeSWITCH calls them when its name differs.
 FS_NAMES = {"lastapp": "last_app"}
 
@@ -27,11 +26,18 @@ class Leg:
         "agent", "app", "note", "accountcode", "raw", "rank",
     )  # fmt: skip
 
-    def __init__(self, **values: Any) -> None:
-        self.queue = self.did = self.agent = None
-        self.rank = 1
-        for name, value in values.items():
-            setattr(self, name, value)
+    def __init__(
+        self, *, key: str, leg_id: str, where: Where, start: float, answer: float | None, end: float,
+        billsec: int, src: str, dst: str, from_ext: str | None, from_trunk: bool, to_ext: str | None,
+        to_trunk: bool, context: str, connected: bool, outcome: str, app: str, note: str, accountcode: str,
+        raw: Any, queue: str | None = None, did: str | None = None, agent: str | None = None, rank: int = 1,
+    ) -> None:  # fmt: skip
+        # Plain assignments: this runs once per CDR row (a setattr loop cost 2 us of ~30 per row).
+        self.key, self.leg_id, self.where, self.start, self.answer, self.end = key, leg_id, where, start, answer, end
+        self.billsec, self.src, self.dst, self.context, self.raw = billsec, src, dst, context, raw
+        self.from_ext, self.from_trunk, self.to_ext, self.to_trunk = from_ext, from_trunk, to_ext, to_trunk
+        self.connected, self.outcome, self.app, self.note, self.accountcode = connected, outcome, app, note, accountcode
+        self.queue, self.did, self.agent, self.rank = queue, did, agent, rank
 
     def field(self, name: str) -> Any:
         """A PBX field by its own name (cdr column or channel variable), or None."""
@@ -72,7 +78,8 @@ class Channels:
         """(extension or None, is a trunk) for an Asterisk channel such as SIP/1001-0000002a."""
         if not channel or channel == "NULL":
             return None, False
-        peer = CHANNEL_SEQ.sub("", channel)
+        # drop the channel's sequence (-0000002a, -00000010;2): rpartition is 4x cheaper than a regex
+        peer = channel.rpartition("-")[0] or channel
         key = ("c" if calling else "d") + peer
         hit = self._cache.get(key)
         if hit is None:

@@ -164,5 +164,15 @@ def _event(leg: Leg, zone: ZoneInfo) -> dict:
 _UTC = UTC
 
 
+_ISO: dict[tuple[int, str], str] = {}
+
+
 def _iso(epoch: float, zone: ZoneInfo) -> str:
-    return datetime.fromtimestamp(int(epoch), _UTC if zone.key == "UTC" else zone).isoformat()
+    """ISO 8601 with the zone's offset; memoised (a call's legs and its neighbours share seconds)."""
+    key = (int(epoch), zone.key)
+    text = _ISO.get(key)
+    if text is None:
+        if len(_ISO) > 4096:
+            _ISO.clear()
+        text = _ISO[key] = datetime.fromtimestamp(key[0], _UTC if zone.key == "UTC" else zone).isoformat()
+    return text
