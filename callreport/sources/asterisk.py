@@ -1,0 +1,243 @@
+"""Asterisk CDRs as legs: cdr_csv's Master.csv, cdr_custom's stock layout, and exports of the cdr table."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO
+
+from callreport.sources.legs import Channels, Leg, Outcome, Rejected
+from callreport.sources.mapping import Mapping
+from callreport.sources.merge import merge
+
+# cdr_csv (cdr_csv.c): 16 fields; 18 with loguniqueid/loguserfield; 21 with Asterisk 12+ newcdrcolumns.
+MASTER = (
+    "accountcode", "src", "dst", "dcontext", "clid", "channel", "dstchannel", "lastapp", "lastdata",
+    "start", "answer", "end", "duration", "billsec", "disposition", "amaflags", "uniqueid", "userfield",
+    "peeraccount", "linkedid", "sequence",
+)  # fmt: skip
+MASTER_SIZES = (16, 18, 21)
+# cdr_custom.conf.sample's stock mapping (every value quoted, no header).
+CUSTOM = (
+    "clid", "src", "dst", "dcontext", "channel", "dstchannel", "lastapp", "lastdata", "start", "answer",
+    "end", "duration", "billsec", "disposition", "amaflags", "accountcode", "uniqueid", "userfield", "sequence",
+)  # fmt: skip
+# FreePBX's cdr table in column order, for a headerless export (a spreadsheet re-save).
+FREEPBX = (
+    "calldate",
+    "clid",
+    "src",
+    "dst",
+    "dcontext",
+    "channel",
+    "dstchannel",
+    "lastapp",
+    "lastdata",
+    "duration",
+    "billsec",
+    "disposition",
+    "amaflags",
+    "accountcode",
+    "uniqueid",
+    "userfield",
+    "did",
+    "recordingfile",
+    "cnum",
+    "cnam",
+    "outbound_cnum",
+    "outbound_cnam",
+    "dst_cnam",
+)  # fmt: skip  (a re-save adds unlabelled columns after dst_cnam: they are not read)
+DATE = re.compile(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d|\d{1,2}/\d{1,2}/\d{4} ")
+SLASH = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})[ T](\d{1,2}):(\d\d)(?::(\d\d))?")
+OUTCOMES = {"ANSWERED": "answered", "BUSY": "busy", "NO ANSWER": "noanswer"}  # FAILED, CONGESTION: failed
+EMPTY = ("", "NULL")
+FIRST_YEAR = 1980  # MySQL's sentinel dates (0000-00-00, 1000-01-01) are placeholders, not calls
+
+RowReader = Callable[[list[str], int], "Leg | str"]
+
+
+def read(source: Path | IO[bytes], mapping: Mapping) -> Iterator[Outcome]:
+    """The calls of one Asterisk CSV file, as outcomes in file order."""
+    return merge(legs(source, mapping), mapping)
+
+
+def legs(source: Path | IO[bytes], mapping: Mapping) -> Iterator[Leg | Rejected]:
+    """Each row of the file as a leg, or rejected with its line and reason; the layout comes from line 1."""
+    if isinstance(source, Path):
+        with open(source, "rb") as stream:
+            yield from legs(stream, mapping)
+        return
+    # cdr_csv writes bytes as the channel gave them: non-UTF-8 names (0xA5) become U+FFFD, not an error.
+    text = io.TextIOWrapper(source, encoding="utf-8", errors="replace", newline="")
+    rows = csv.reader(text)
+    first = next(rows, None)
+    while first == []:
+        first = next(rows, None)
+    if first is None:
+        return
+    readers: dict[int, RowReader] = {}
+    layout = _detect(first)
+    if layout is None:
+        yield Rejected(rows.line_num, "is not a layout this importer knows (cdr_csv, cdr_custom or a cdr table export)")
+        return
+    names, header = layout
+    if not header:
+        yield _leg(first, rows.line_num, names, readers, mapping)
+    for row in rows:
+        if row:
+            yield _leg(row, rows.line_num, names, readers, mapping)
+
+
+def _leg(row: list[str], line: int, names, readers: dict[int, RowReader], mapping: Mapping) -> Leg | Rejected:
+    size = len(row)
+    reader = readers.get(size)
+    if reader is None:
+        reader = readers[size] = _reader_for(names, size, mapping)
+    result = reader(row, line)
+    return Rejected(line, result) if type(result) is str else result
+
+
+def _detect(first: list[str]) -> tuple[tuple[str, ...] | None, bool] | None:
+    """(column names or None for cdr_csv, has a header) from the first row."""
+    lowered = [c.strip().lower() for c in first]
+    if "calldate" in lowered or {"src", "dst", "disposition"} <= set(lowered):
+        return tuple(lowered), True
+    if DATE.match(first[0]):
+        return FREEPBX, False
+    if len(first) > 8 and DATE.match(first[8]):
+        return CUSTOM, False  # cdr_custom: start is the 9th field (cdr_csv's 9th is lastdata)
+    if len(first) > 9 and DATE.match(first[9]):
+        return None, False  # cdr_csv: start is the 10th field
+    return None
+
+
+def _reader_for(names: tuple[str, ...] | None, size: int, mapping: Mapping) -> RowReader:
+    """A row parser for rows of this many fields (cdr_csv's layout depends on it)."""
+    if names is None:
+        if size not in MASTER_SIZES:
+            return _fails(f"has {size} fields; cdr_csv writes 16, 18 or 21")
+        names = MASTER[:size]
+    elif size < len(names) and "uniqueid" in names[size:]:
+        return _fails(f"has {size} fields, the layout has {len(names)}")
+    columns = {name: i for i, name in enumerate(names) if i < size}
+    return _row_parser(columns, mapping)
+
+
+def _fails(reason: str) -> RowReader:
+    return lambda row, line: reason
+
+
+def _row_parser(columns: dict[str, int], mapping: Mapping) -> RowReader:
+    """The per-row path: indices bound once, no lookups by name per row."""
+    get = columns.get
+    i_start = get("start", get("calldate"))
+    i_answer, i_end = get("answer"), get("end")
+    i_dur, i_bill, i_disp = get("duration"), get("billsec"), get("disposition")
+    i_uid, i_link, i_chan, i_dchan = get("uniqueid"), get("linkedid"), get("channel"), get("dstchannel")
+    i_src, i_dst, i_ctx, i_app, i_data = get("src"), get("dst"), get("dcontext"), get("lastapp"), get("lastdata")
+    i_acct, i_did = get("accountcode"), get("did")
+    if None in (i_start, i_dur, i_bill, i_disp, i_chan, i_src, i_dst):
+        return _fails("lacks one of the columns calldate/start, duration, billsec, disposition, channel, src, dst")
+    moment = _clock(mapping)
+    channels = Channels(mapping)
+
+    def value(row: list[str], i: int | None) -> str:
+        return "" if i is None or row[i] in EMPTY else row[i]
+
+    def parse(row: list[str], line: int) -> Leg | str:
+        try:
+            start = moment(row[i_start])
+        except ValueError:
+            return f"start {row[i_start][:40]!r} is not a time (or a placeholder date before {FIRST_YEAR})"
+        try:
+            duration, billsec = int(row[i_dur]), int(row[i_bill])
+        except ValueError:
+            return f"duration {row[i_dur][:20]!r} or billsec {row[i_bill][:20]!r} is not a number"
+        disposition = row[i_disp]
+        answered = disposition == "ANSWERED"
+        try:
+            answer = (moment(row[i_answer]) if row[i_answer] else None) if i_answer is not None else None
+            end = moment(row[i_end]) if i_end is not None else start + duration
+        except ValueError:
+            return "answer or end is not a time"
+        if i_answer is None and answered:
+            answer = start + duration - billsec  # a cdr table keeps no answer time: it is calldate + ring time
+        if end < start or billsec < 0 or duration < 0:
+            return "ends before it starts"
+        channel, dstchannel, app = row[i_chan], value(row, i_dchan), value(row, i_app)
+        uniqueid = value(row, i_uid)
+        from_ext, from_trunk = channels.asterisk(channel, True)
+        to_ext, to_trunk = channels.asterisk(dstchannel, False)
+        return Leg(
+            key=value(row, i_link) or uniqueid or f"{channel}@{int(start)}",
+            leg_id=uniqueid,
+            where=line,
+            start=start,
+            answer=answer,
+            end=end,
+            billsec=billsec,
+            src=row[i_src],
+            dst=row[i_dst],
+            from_ext=from_ext,
+            from_trunk=from_trunk,
+            to_ext=to_ext,
+            to_trunk=to_trunk,
+            context=value(row, i_ctx),
+            connected=answered and bool(dstchannel),
+            outcome=OUTCOMES.get(disposition, "failed"),
+            queue=(value(row, i_data).partition(",")[0] or None) if app == "Queue" else None,
+            did=value(row, i_did) or None,
+            app=app,
+            note=f"{channel} > {dstchannel or app or '-'}",
+            accountcode=value(row, i_acct),
+            raw=(row, columns),
+        )
+
+    return parse
+
+
+def _clock(mapping: Mapping) -> Callable[[str], float]:
+    """Text time in the PBX's zone to epoch seconds; D/M/YYYY (or M/D with day_first off) too."""
+    zone = UTC if mapping.timezone == "UTC" else mapping.zone
+    day_first = mapping.day_first
+    fromiso = datetime.fromisoformat
+
+    cache: dict[str, float] = {}
+
+    def moment(text: str) -> float:
+        # start and answer are often the same second, and neighbouring rows share seconds
+        hit = cache.get(text)
+        if hit is not None:
+            return hit
+        if len(cache) > 4096:
+            cache.clear()
+        cache[text] = value = _parse(text)
+        return value
+
+    def _parse(text: str) -> float:
+        if "/" in text:
+            m = SLASH.fullmatch(text.strip())
+            if m is None:
+                raise ValueError(text)
+            a, b, year, hour, minute, second = m.groups()
+            day, month = (a, b) if day_first else (b, a)
+            when = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second or 0))
+        else:
+            when = fromiso(text)
+        if when.year < FIRST_YEAR:
+            raise ValueError(text)
+        return when.replace(tzinfo=zone).timestamp()
+
+    return moment
+
+
+def read_files(paths: Iterable[Path], mapping: Mapping) -> Iterator[tuple[Path, Outcome]]:
+    """The outcomes of several files, each tagged with its file."""
+    for path in paths:
+        for outcome in read(path, mapping):
+            yield path, outcome
