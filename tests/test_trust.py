@@ -1,0 +1,171 @@
+"""Issue 8 items 1, 3 and 7: sealed cursors, the customerNumber oracle and the smaller holes
+(timezone folders, slash redirects, security headers, token expiry), on both backends."""
+
+from __future__ import annotations
+
+import base64
+import re
+import secrets
+import threading
+from datetime import datetime
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from callreport import cursors, db, sealing
+from callreport.app import create_app
+from callreport.models import server_keys
+from tests.conftest import call, make_tenant
+
+NUMBERS = [f"+91 98{i:03d}-4{i:04d}" for i in range(12)]  # every digit group differs per call
+MASKED = ["LIST_CALL_LOG"]
+
+
+def rec(i: int) -> dict:
+    """A call whose customer number and id are easy to recognise in any encoding."""
+    return {
+        "callId": f"secret-call-{i:02d}",
+        "startTime": f"2024-05-{1 + i:02d}T10:00:00Z",
+        "endTime": f"2024-05-{1 + i:02d}T10:01:00Z",
+        "duration": 60 + i,
+        "talkDuration": 30,
+        "direction": "inbound",
+        "callType": "ivr",
+        "status": "answered",
+        "callerNumber": "+442079460000",
+        "customerNumber": NUMBERS[i],
+        "didNumber": "+442079460001",
+        "agentId": f"a{i % 3}",
+        "agentName": f"Agent {i % 3}",
+    }
+
+
+@pytest.fixture(scope="module")
+def acct(engine, client):
+    """An account with 12 calls; an all-permissions user and two users without VIEW_NUMBER."""
+    admin = make_tenant(engine)
+    assert call(client, "ingest", {**admin.creds, "calls": [rec(i) for i in range(12)]})["inserted"] == 12
+    masked = make_tenant(engine, MASKED, account_id=admin.account_id)
+    other = make_tenant(engine, MASKED, account_id=admin.account_id)
+    return admin, masked, other
+
+
+def walk(client, creds: dict, body: dict) -> tuple[list[str], list[str]]:
+    """Every page by cursor: the callIds in order and the cursors seen."""
+    ids, cursors, cursor = [], [], None
+    while True:
+        page = call(client, "list", {**creds, **body, **({"cursor": cursor} if cursor else {})})
+        assert page["status"] == "success", page
+        ids += [r["callId"] for r in page["data"]]
+        cursor = page["nextCursor"]
+        if cursor is None:
+            return ids, cursors
+        cursors.append(cursor)
+
+
+# --- item 1: sealed cursors --------------------------------------------------------------------
+
+
+def test_cursors_reveal_no_number_and_no_id(client, acct) -> None:
+    _, masked, _ = acct
+    body = {"sortBy": "customerNumber", "sortOrder": "asc", "limit": 1}
+    ids, cursors = walk(client, masked.creds, body)
+    assert ids == [f"secret-call-{i:02d}" for i in range(12)]  # every call once, in number order
+    assert len(cursors) == 11 and len(set(cursors)) == 11
+    for cursor in cursors:
+        assert re.fullmatch(r"[A-Za-z0-9_-]{40,200}", cursor), cursor  # compact and URL-safe
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        for secret in [*NUMBERS, *(re.sub(r"\D", "", n) for n in NUMBERS), "secret-call"]:
+            assert secret.encode() not in raw and secret not in cursor
+
+
+def test_cursor_bound_to_user_filters_and_sort(client, acct) -> None:
+    _, masked, other = acct
+    body = {"sortBy": "duration", "limit": 2, "agentIds": ["a1", "a0"], "timezone": "Asia/Kolkata"}
+    cursor = call(client, "list", {**masked.creds, **body})["nextCursor"]
+
+    def detail(who, **changes) -> str:
+        got = call(client, "list", {**who.creds, **body, **changes, "cursor": cursor})
+        assert (got["status"], got["code"]) == ("error", 1000), got
+        return got["detail"]
+
+    assert "another user" in detail(other)
+    assert "sortBy or sortOrder" in detail(masked, sortOrder="asc")
+    assert "sortBy or sortOrder" in detail(masked, sortBy="talkDuration")
+    for changes in [{"agentIds": ["a1"]}, {"timezone": "UTC"}, {"startDate": "2024-05-02"}, {"minDuration": 0}]:
+        assert "other filters" in detail(masked, **changes), changes
+    tampered = cursor[:20] + ("A" if cursor[20] != "A" else "B") + cursor[21:]
+    for bad in (tampered, cursor[:-4], "garbage", "e30", base64.urlsafe_b64encode(b'["duration","desc",60,"x"]')):
+        bad = bad.decode() if isinstance(bad, bytes) else bad
+        got = call(client, "list", {**masked.creds, **body, "cursor": bad})
+        assert got["code"] == 1000 and "not a cursor this service made" in got["detail"], bad
+    # The same filters in another order, another page or limit: the same position.
+    same = call(client, "list", {**masked.creds, **body, "agentIds": ["a0", "a1", "a0"], "page": 9, "cursor": cursor})
+    assert same["status"] == "success" and len(same["data"]) == 2
+    assert call(client, "masklist", {**masked.creds, **body, "cursor": cursor})["status"] == "success"
+
+
+def test_cursor_lasts_48_hours(client, acct, monkeypatch) -> None:
+    _, masked, _ = acct
+    cursor = call(client, "list", {**masked.creds, "limit": 3})["nextCursor"]
+    now = int(datetime.now().timestamp())
+    monkeypatch.setattr(cursors, "epoch_now", lambda: now + 47 * 3600)
+    assert call(client, "list", {**masked.creds, "limit": 3, "cursor": cursor})["status"] == "success"
+    monkeypatch.setattr(cursors, "epoch_now", lambda: now + 49 * 3600)
+    got = call(client, "list", {**masked.creds, "limit": 3, "cursor": cursor})
+    assert got["code"] == 1000 and "expired" in got["detail"]
+
+
+def test_cursor_survives_a_restart_and_another_process(client, acct, database_url, settings, local_storage) -> None:
+    _, masked, _ = acct
+    body = {"sortBy": "customerNumber", "limit": 5}
+    first = call(client, "list", {**masked.creds, **body})
+    second = db.make_engine(database_url)  # as another process (or this one restarted) would
+    try:
+        with TestClient(create_app(settings, engine=second, storage=local_storage, migrate=False)) as c2:
+            got = call(c2, "list", {**masked.creds, **body, "cursor": first["nextCursor"]})
+    finally:
+        second.dispose()
+    assert got["status"] == "success" and len(got["data"]) == 5
+    assert got["data"][0]["callId"] not in {r["callId"] for r in first["data"]}
+
+
+def test_server_key_made_once_under_a_race(database_url) -> None:
+    name = f"race-{secrets.token_hex(4)}"
+    engines = [db.make_engine(database_url) for _ in range(6)]
+    barrier, keys = threading.Barrier(len(engines)), []
+
+    def make(engine: sa.Engine) -> None:
+        barrier.wait()
+        keys.append(sealing._stored_key(engine, name))
+
+    threads = [threading.Thread(target=make, args=(e,)) for e in engines]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        with engines[0].connect() as conn:
+            rows = conn.execute(sa.select(server_keys.c.secret).where(server_keys.c.name == name)).all()
+    finally:
+        for e in engines:
+            e.dispose()
+    assert len(keys) == 6 and len(set(keys)) == 1 and len(keys[0]) == 32
+    assert [bytes.fromhex(r.secret) for r in rows] == keys[:1]
+
+
+def test_key_is_read_once_per_engine(engine, client, acct) -> None:
+    _, masked, _ = acct
+    call(client, "list", {**masked.creds, "limit": 1})  # the key is cached from here on
+    seen: list[str] = []
+
+    def spy(conn, cursor, statement, *args) -> None:
+        seen.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", spy)
+    try:
+        _, cursors = walk(client, masked.creds, {"limit": 4})
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", spy)
+    assert len(cursors) == 2 and seen and not [s for s in seen if "server_keys" in s]
