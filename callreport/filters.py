@@ -125,6 +125,16 @@ class CallFilter(BaseModel):
         return digits
 
 
+# Without VIEW_NUMBER a suffix this long is needed: shorter ones read a masked number digit by digit (§6).
+MASKED_MIN_DIGITS = 8
+
+
+def check_number_filter(f: CallFilter, sees_numbers: bool) -> None:
+    """ValueError when a user who sees masked numbers filters on too short a customerNumber."""
+    if f.customerNumber is not None and not sees_numbers and len(f.customerNumber) < MASKED_MIN_DIGITS:
+        raise ValueError(f"customerNumber needs at least {MASKED_MIN_DIGITS} digits without the VIEW_NUMBER permission")
+
+
 def parse_instant(text: str, tz: ZoneInfo, end_of_day: bool) -> int:
     """A contract date (`YYYY-MM-DD`, `YYYY-MM-DD HH:MM:SS`, ISO 8601) as epoch seconds."""
     if DATE_ONLY.match(text):

@@ -169,3 +169,33 @@ def test_key_is_read_once_per_engine(engine, client, acct) -> None:
     finally:
         sa.event.remove(engine, "before_cursor_execute", spy)
     assert len(cursors) == 2 and seen and not [s for s in seen if "server_keys" in s]
+
+
+# --- item 3: the customerNumber oracle -----------------------------------------------------------
+
+# exportJsonl is not built yet; it goes through the same `resolved` as the other exports.
+FILTER_ENDPOINTS = ["list", "masklist", "reportCount", "summary", "exportCsv", "exportExcel", "exportPdf"]
+
+
+@pytest.mark.parametrize("name", FILTER_ENDPOINTS)
+def test_short_number_filter_needs_view_number(client, acct, name: str) -> None:
+    admin, masked, _ = acct
+    for short in ("0", "40011", "01-40011"):  # 1, 5 and 7 digits
+        got = call(client, name, {**masked.creds, "customerNumber": short})
+        assert (got["code"], got["message"]) == (1000, "Invalid parameters"), got
+        assert "customerNumber" in got["detail"] and "8 digits" in got["detail"]
+    if name.startswith("export"):
+        return
+    assert call(client, name, {**masked.creds, "customerNumber": "001-40001"})["status"] == "success"
+    assert call(client, name, {**admin.creds, "customerNumber": "1"})["status"] == "success"
+
+
+def test_digit_by_digit_attack_is_refused(client, acct) -> None:
+    _, masked, _ = acct
+    # The attack: find the last digit with a 1-digit suffix, then extend it one digit at a time.
+    answers = [call(client, "reportCount", {**masked.creds, "customerNumber": str(d)}) for d in range(10)]
+    assert all(a["code"] == 1000 for a in answers)
+    for length in range(2, 8):
+        assert call(client, "reportCount", {**masked.creds, "customerNumber": "4" + "0" * (length - 1)})["code"] == 1000
+    exact = re.sub(r"\D", "", NUMBERS[3])[-8:]
+    assert call(client, "reportCount", {**masked.creds, "customerNumber": exact})["count"] == 1
