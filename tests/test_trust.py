@@ -4,19 +4,28 @@
 from __future__ import annotations
 
 import base64
+import json
+import os
 import re
 import secrets
 import threading
+import urllib.error
+import urllib.request
 from datetime import datetime
 
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
-from callreport import cursors, db, sealing
+from callreport import auth, cursors, db, sealing
 from callreport.app import create_app
+from callreport.cli import app as cli_app
 from callreport.models import server_keys
+from callreport.worker import Worker
 from tests.conftest import call, make_tenant
+from tests.fixtures.procs import serving
+from tests.fixtures.s3 import free_port
 
 NUMBERS = [f"+91 98{i:03d}-4{i:04d}" for i in range(12)]  # every digit group differs per call
 MASKED = ["LIST_CALL_LOG"]
@@ -199,3 +208,100 @@ def test_digit_by_digit_attack_is_refused(client, acct) -> None:
         assert call(client, "reportCount", {**masked.creds, "customerNumber": "4" + "0" * (length - 1)})["code"] == 1000
     exact = re.sub(r"\D", "", NUMBERS[3])[-8:]
     assert call(client, "reportCount", {**masked.creds, "customerNumber": exact})["count"] == 1
+
+
+# --- item 7: the smaller holes -----------------------------------------------------------------------
+
+NOT_ZONES = ["Asia", "America", "Etc", "__pycache__", "../etc", "Asia/", "/etc/localtime", "", "Mars/Base"]
+
+
+@pytest.mark.parametrize("zone", NOT_ZONES)
+def test_timezone_folders_are_1000(client, acct, zone: str) -> None:
+    admin, _, _ = acct
+    for name, extra in [("list", {}), ("reportCount", {}), ("summary", {}), ("detail", {"callId": "x"})]:
+        got = call(client, name, {**admin.creds, **extra, "timezone": zone})
+        assert (got["code"], got["message"]) == (1000, "Invalid parameters") and "timezone" in got["detail"], got
+    with pytest.raises(ValueError):
+        auth.check_timezone(zone)
+
+
+def test_account_create_refuses_a_timezone_folder(tmp_path) -> None:
+    env = {"CALLREPORT_DATA_DIR": str(tmp_path), "CALLREPORT_DATABASE_URL": None}
+    for zone in ("Asia", "../etc"):
+        result = CliRunner().invoke(cli_app, ["account", "create", "x", "--timezone", zone, "--json"], env=env)
+        assert result.exit_code == 1 and "unknown timezone" in json.loads(result.stdout)["message"]
+    assert auth.check_timezone("Asia/Kolkata") == "Asia/Kolkata"
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/v2/callreport/reportCount//", "/api/v2/callreport//reportCount", "/api/v2//callreport/reportcount/"],
+)
+def test_paths_never_redirect(client, acct, path: str) -> None:
+    admin, _, _ = acct
+    resp = client.post(path, json=admin.creds, headers={"Host": "attacker.example"}, follow_redirects=False)
+    assert resp.status_code == 404 and "location" not in resp.headers
+    assert resp.json()["status"] == "error" and resp.json()["code"] == 1000
+    assert client.get("/docs/", follow_redirects=False).status_code == 404
+    assert client.post("/api/v2/CallReport/reportCount/", json=admin.creds).json()["count"] == 12
+
+
+def assert_safe_headers(resp) -> None:
+    assert resp.headers.get("x-content-type-options") == "nosniff", (resp.request.url, resp.headers)
+    assert resp.headers.get("cache-control") == "no-store", (resp.request.url, resp.headers)
+    assert "server" not in resp.headers
+
+
+def test_every_response_carries_the_security_headers(client, engine, settings, local_storage, acct) -> None:
+    admin, _, _ = acct
+    ok = client.post("/api/v2/callreport/reportCount", json=admin.creds)
+    bad = client.post("/api/v2/callreport/reportCount", content=b"nope")
+    missing = client.post("/api/v2/callreport/nothing", json={})
+    wrong = client.get("/api/v2/callreport/reportCount")
+    assert (ok.status_code, bad.json()["code"], missing.status_code, wrong.status_code) == (200, 1047, 404, 405)
+    assert wrong.headers["allow"] == "POST" and wrong.json()["code"] == 1000
+    export = call(client, "exportCsv", {**admin.creds, "callIds": ["secret-call-01"]})
+    worker = Worker(engine, local_storage, settings, name="trust")
+    while worker.run_one() is not None:
+        pass
+    download = client.post("/api/v2/callreport/downloadCsv", json={**admin.creds, "requestId": export["requestId"]})
+    assert download.status_code == 200 and b"secret-call-01" in download.content
+    others = [client.options("/api/v2/callreport/list"), client.get("/docs"), client.get("/openapi.json")]
+    for resp in [ok, bad, missing, wrong, download, *others]:
+        assert_safe_headers(resp)
+
+
+def test_live_server_names_no_implementation(tmp_path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLREPORT_")}
+    env.update({"CALLREPORT_DATA_DIR": str(tmp_path), "CALLREPORT_EMBEDDED_WORKER": "false"})
+    port = free_port()
+    with serving(port, env, tmp_path / "serve.log"):
+        base = f"http://127.0.0.1:{port}"
+        answers = [urllib.request.urlopen(f"{base}/health", timeout=5)]
+        post = urllib.request.Request(f"{base}/api/v2/callreport/list", data=b"{}", method="POST")
+        answers.append(urllib.request.urlopen(post, timeout=5))
+        with pytest.raises(urllib.error.HTTPError) as not_found:
+            urllib.request.urlopen(f"{base}/api/v2/callreport/list//", timeout=5)
+        answers.append(not_found.value)
+        for resp in answers:
+            assert resp.headers.get("server") is None, dict(resp.headers)
+            assert resp.headers.get("x-content-type-options") == "nosniff"
+        assert not_found.value.code == 404
+
+
+@pytest.mark.parametrize("days", ["0", "-1", "1.5", "abc", "", " ", "²", "99999999999"])
+def test_token_expiry_must_be_whole_days_from_one(tmp_path, days: str) -> None:
+    env = {"CALLREPORT_DATA_DIR": str(tmp_path), "CALLREPORT_DATABASE_URL": None}
+    runner = CliRunner()
+    account = json.loads(runner.invoke(cli_app, ["account", "create", "t", "--json"], env=env).stdout)["accountId"]
+    args = ["user", "create", "--account", account, "--username", "u", "--password", "p", "--json"]
+    user = json.loads(runner.invoke(cli_app, args, env=env).stdout)["userId"]
+    create = ["token", "create", "--user", user, "--expires-days", days]
+    as_json = runner.invoke(cli_app, [*create, "--json"], env=env)
+    assert as_json.exit_code != 0
+    out = json.loads(as_json.stdout)
+    assert out["status"] == "error" and "--expires-days" in out["message"]
+    plain = runner.invoke(cli_app, create, env=env)
+    assert plain.exit_code != 0 and "--expires-days" in plain.stderr and "token" not in plain.stdout
+    good = json.loads(runner.invoke(cli_app, [*create[:-1], "1", "--json"], env=env).stdout)
+    assert 86000 < datetime.fromisoformat(good["expiresAt"]).timestamp() - datetime.now().timestamp() < 86500
