@@ -64,6 +64,8 @@ def create_app(settings: Settings, *, engine: Any = None, storage: Any = None, m
         lifespan=lifespan,
         docs_url="/docs",
         redoc_url=None,
+        # Never redirect (§1): Starlette's slash redirect builds its Location from the Host header.
+        redirect_slashes=False,
     )
     app.state.settings = settings
     # Ingest batches validate under the GIL, so running two at once in a process gains no speed
@@ -117,10 +119,17 @@ def _start_worker(app: FastAPI) -> Any:
 def _add_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        detail = {404: f"No endpoint at {request.url.path}.", 405: f"{request.method} is not allowed here; use POST."}
+        allow = (exc.headers or {}).get("Allow", "POST")  # the route's methods: POST on the API
+        detail = {
+            404: f"No endpoint at {request.url.path}.",
+            405: f"{request.method} is not allowed here; use {allow}.",
+        }
         err = errors.InvalidParameters(detail.get(exc.status_code, str(exc.detail)))
         err.http_status = exc.status_code
-        return error_response(err)
+        response = error_response(err)
+        if exc.status_code == 405:  # §1: a 405 carries Allow
+            response.headers["allow"] = allow
+        return response
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:

@@ -75,6 +75,7 @@ def serve(
         workers=workers,
         log_level=settings.log_level.lower(),
         access_log=False,
+        server_header=False,  # §1: no Server header naming the implementation
     )
 
 
@@ -139,14 +140,30 @@ def _issue(user: str, kind: str, ttl: float | None, as_json: bool) -> tuple[str,
     return secret, expires, tz
 
 
+MAX_TOKEN_DAYS = 36_500  # 100 years: beyond that the expiry no longer fits a date
+
+
+def _token_days(text: str | None, as_json: bool) -> int | None:
+    """--expires-days as a whole number of days >= 1 (§8); 0 or less would never expire or be dead."""
+    if text is None:
+        return None
+    days = int(text) if text.strip().isascii() and text.strip().isdigit() else 0
+    if not 1 <= days <= MAX_TOKEN_DAYS:
+        fail(f"--expires-days must be a whole number of days from 1 to {MAX_TOKEN_DAYS}, not {text!r}", as_json)
+    return days
+
+
 @token_app.command("create")
 def token_create(
     user: Annotated[str, typer.Option(help="User id.")],
-    expires_days: Annotated[float | None, typer.Option(help="Days until it expires (default never).")] = None,
+    expires_days: Annotated[
+        str | None, typer.Option(metavar="N", help="Whole days until it expires, at least 1 (default never).")
+    ] = None,
     json: JsonOpt = False,
 ) -> None:
     """Create a long-lived API token for a user."""
-    secret, expires, tz = _issue(user, "token", expires_days * 86400 if expires_days else None, json)
+    days = _token_days(expires_days, json)
+    secret, expires, tz = _issue(user, "token", days * 86400 if days else None, json)
     out = {"userId": user, "token": secret}
     if expires is not None:
         out["expiresAt"] = account_time(expires, tz)

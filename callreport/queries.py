@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.sql import Select
 
-from callreport import filters
+from callreport import cursors, filters, sealing
 from callreport.auth import Principal
 from callreport.models import calls
 
@@ -38,10 +38,12 @@ def matching(principal: Principal, r: filters.Resolved, dialect: str, *cols: Any
 def list_page(
     conn: Connection, principal: Principal, r: filters.Resolved, limit: int, page: int, cursor: str | None
 ) -> tuple[Sequence[Row], str | None]:
-    """One page of calls in the filter's order and the cursor of the next page (None at the end)."""
+    """One page of calls in the filter's order and the sealed cursor of the next page (None at the end)."""
+    # Before any statement: the first use of the key in a process may have to write it.
+    aead = sealing.cipher(conn.engine, "cursor")
     stmt = matching(principal, r, conn.dialect.name, *ROW_COLUMNS).order_by(*filters.order_by(r.filter))
     if cursor:
-        value, call_id = filters.decode_cursor(r.filter, cursor)
+        value, call_id = cursors.decode_cursor(aead, principal.user_id, r, cursor)
         stmt = stmt.where(filters.after_cursor(r.filter, value, call_id))
     else:
         stmt = stmt.offset((page - 1) * limit)
@@ -51,7 +53,7 @@ def list_page(
     rows = rows[:limit]
     last = rows[-1]
     sort_col = filters.SORT_COLUMNS[r.filter.sortBy]
-    return rows, filters.encode_cursor(r.filter, getattr(last, sort_col.key), last.call_id)
+    return rows, cursors.encode_cursor(aead, principal.user_id, r, getattr(last, sort_col.key), last.call_id)
 
 
 def count(conn: Connection, principal: Principal, r: filters.Resolved) -> int:

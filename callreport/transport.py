@@ -40,6 +40,8 @@ CORS_HEADERS = {
     "access-control-max-age": "1728000",
     "strict-transport-security": "max-age=15724800; includeSubDomains",
 }
+# §1: on every response; answers hold personal data, so no cache keeps them and no browser sniffs them.
+SECURITY_HEADERS = {"x-content-type-options": "nosniff", "cache-control": "no-store"}
 CREDENTIAL_FIELDS = ("ssid", "userId", "token")
 
 
@@ -76,29 +78,34 @@ class ContractMiddleware:
             await self.app(scope, receive, send)
             return
         path = scope["path"]
+        # A path with "//" (or two trailing slashes) keeps them: no route matches it, so it is 404,
+        # never a redirect (which would follow the client's Host header, §1).
         if path.lower().startswith("/api/"):
             path = path.lower()
-            if len(path) > 1 and path.endswith("/"):
+            if path.endswith("/") and not path.endswith("//"):
                 path = path[:-1]
             scope = {**scope, "path": path, "raw_path": path.encode()}
         origin = None
         for key, value in scope.get("headers", []):
             if key == b"origin":
                 origin = value.decode("latin-1")
-        cors = [(k.encode(), v.encode()) for k, v in CORS_HEADERS.items()]
-        cors += [(b"access-control-allow-origin", (origin or "*").encode("latin-1")), (b"vary", b"Origin")]
+        always = [(k.encode(), v.encode()) for k, v in {**CORS_HEADERS, **SECURITY_HEADERS}.items()]
+        always += [(b"access-control-allow-origin", (origin or "*").encode("latin-1")), (b"vary", b"Origin")]
         if scope["method"] == "OPTIONS":
-            await send({"type": "http.response.start", "status": 204, "headers": cors})
+            await send({"type": "http.response.start", "status": 204, "headers": always})
             await send({"type": "http.response.body", "body": b""})
             return
 
         held: list[Message] = []
+        forced = {k.encode() for k in SECURITY_HEADERS}
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                names = {k.lower() for k, _ in message.get("headers", [])}
-                extra = [(k, v) for k, v in cors if k not in names]
-                message = {**message, "headers": list(message.get("headers", [])) + extra}
+                # The security headers win over a handler's own (a FileResponse's, say); the rest fill in.
+                own = [(k, v) for k, v in message.get("headers", []) if k.lower() not in forced]
+                names = {k.lower() for k, _ in own}
+                extra = [(k, v) for k, v in always if k not in names]
+                message = {**message, "headers": own + extra}
                 if b"etag" not in names and message["status"] != 204:
                     held.append(message)  # §9: an ETag on every body; wait to see the body
                     return

@@ -7,7 +7,6 @@ tests/test_auth.py; here `callreport token revoke` / `session revoke` are run ag
 
 from __future__ import annotations
 
-import base64
 import csv
 import io
 import logging
@@ -26,7 +25,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from callreport import db
+from callreport import cursors, db, filters, sealing
 from callreport.app import create_app
 from callreport.cli import app as cli_app
 from callreport.models import calls as calls_table
@@ -219,9 +218,10 @@ def test_hostile_strings_in_other_parameters_are_refused_or_kept_as_text(stack, 
         assert stack.post("detail", {**creds, "callId": probe})["message"] == "Call Not Exists"
 
 
-def _cursor(sort_by: str, value: object) -> str:
-    """A cursor as the service encodes them, for a forged sort value."""
-    return base64.urlsafe_b64encode(orjson.dumps([sort_by, "desc", value, "x"])).decode().rstrip("=")
+def _cursor(stack: Stack, tenant: Tenant, sort_by: str, value: object) -> str:
+    """A cursor sealed with the server's own key for a forged sort value (as a leaked key would allow)."""
+    r = filters.resolve(filters.CallFilter(sortBy=sort_by), "UTC")
+    return cursors.encode_cursor(sealing.cipher(stack.engine, "cursor"), tenant.user_id, r, value, "x")
 
 
 def test_values_no_database_can_hold_are_1000_on_every_backend(stack, hostile_tenant):
@@ -241,7 +241,7 @@ def test_values_no_database_can_hold_are_1000_on_every_backend(stack, hostile_te
         {"callAnalysis": cond("n", 2**63, "gt")},
         {"minDuration": 2**31},
         {"maxTalkDuration": 2**63},
-        {"sortBy": "duration", "cursor": _cursor("duration", 2**40)},
+        {"sortBy": "duration", "cursor": _cursor(stack, tenant, "duration", 2**40)},
     ]:
         got = stack.post("list", {**creds, **params})
         assert got["code"] == 1000 and list(params)[-1] in got["detail"], (params, got)
@@ -265,7 +265,7 @@ def test_values_no_database_can_hold_are_1000_on_every_backend(stack, hostile_te
     # The largest values that fit still work.
     assert stack.post("reportCount", {**creds, "minDuration": 2**31 - 1})["count"] == 0
     assert stack.post("reportCount", {**creds, "callAnalysis": cond("n", 2**63 - 1, "lt")})["count"] == 0
-    biggest = _cursor("duration", 2**31 - 1)
+    biggest = _cursor(stack, tenant, "duration", 2**31 - 1)
     assert stack.post("list", {**creds, "sortBy": "duration", "cursor": biggest})["data"]
     assert stack.post("reportCount", creds)["count"] == len(HOSTILE) + 1  # nothing was stored
 

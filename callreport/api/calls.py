@@ -54,8 +54,9 @@ class SummaryParams(CallFilter):
 
 
 def resolved(ctx: Ctx, f: CallFilter) -> filters.Resolved:
-    """The filter's times fixed in the effective timezone, or 1000."""
+    """The filter's times fixed in the effective timezone, or 1000 (also for a too short customerNumber)."""
     try:
+        filters.check_number_filter(f, ctx.principal.sees_numbers)
         return filters.resolve(f, ctx.principal.account_tz)
     except ValueError as exc:
         raise errors.InvalidParameters(f"{exc}.") from None
