@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -18,17 +17,22 @@ from callreport import auth, db, errors, queries
 from callreport.settings import Settings
 from callreport.time_format import account_time
 
-app = typer.Typer(help="callreport: a self-hostable Call Report service.", no_args_is_help=True)
-account_app = typer.Typer(help="Accounts (tenants).", no_args_is_help=True)
-user_app = typer.Typer(help="Users of an account.", no_args_is_help=True)
-token_app = typer.Typer(help="Long-lived API tokens.", no_args_is_help=True)
-session_app = typer.Typer(help="Sessions (ssid).", no_args_is_help=True)
+# Plain help (rich_markup_mode=None) prints each option's metavar (`--calls N`) and nothing after a
+# flag; the rich panels print a Python type for every option (`--json <bool>`, `--help <bool>`).
+HELP = {"no_args_is_help": True, "rich_markup_mode": None}
+app = typer.Typer(help="callreport: a self-hostable Call Report service.", **HELP)
+account_app = typer.Typer(help="Accounts (tenants).", **HELP)
+user_app = typer.Typer(help="Users of an account.", **HELP)
+token_app = typer.Typer(help="Long-lived API tokens.", **HELP)
+session_app = typer.Typer(help="Sessions (ssid).", **HELP)
 app.add_typer(account_app, name="account")
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
 app.add_typer(session_app, name="session")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object.")]
+UserOpt = Annotated[str, typer.Option(metavar="ID", help="User id.")]
+AccountOpt = Annotated[str, typer.Option(metavar="ID", help="Account id.")]
 err_console = Console(stderr=True)
 
 
@@ -46,12 +50,17 @@ def emit(obj: dict, as_json: bool, text: str | None = None) -> None:
         typer.echo(text or "\n".join(f"{k}: {v}" for k, v in obj.items()))
 
 
-def fail(message: str, as_json: bool) -> None:
-    """Report an error (as JSON with --json) and exit 1."""
+def fail(message: str, as_json: bool, problems: list[dict] | None = None) -> None:
+    """Report an error (as JSON with --json, with `errors` when given) and exit 1."""
     if as_json:
-        sys.stdout.write(orjson.dumps({"status": "error", "message": message}).decode() + "\n")
+        out: dict = {"status": "error", "message": message}
+        if problems:
+            out["errors"] = problems
+        sys.stdout.write(orjson.dumps(out).decode() + "\n")
     else:
-        err_console.print(f"[red]error:[/red] {message}")
+        err_console.print(f"[red]error:[/red] {message}", highlight=False, markup=True)
+        for p in problems or []:
+            err_console.print(f"  line {p['line']}: {p['field']}: {p['reason']}", highlight=False, markup=False)
     raise typer.Exit(1)
 
 
@@ -96,7 +105,11 @@ def worker(
 
 
 @account_app.command("create")
-def account_create(name: str, timezone: str = "UTC", json: JsonOpt = False) -> None:
+def account_create(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The account's name.")],
+    timezone: Annotated[str, typer.Option(metavar="TZ", help="IANA timezone, e.g. Asia/Kolkata.")] = "UTC",
+    json: JsonOpt = False,
+) -> None:
     """Create an account (tenant)."""
     try:
         auth.check_timezone(timezone)
@@ -109,11 +122,14 @@ def account_create(name: str, timezone: str = "UTC", json: JsonOpt = False) -> N
 
 @user_app.command("create")
 def user_create(
-    account: Annotated[str, typer.Option(help="Account id.")],
-    username: Annotated[str, typer.Option()],
-    password: Annotated[str, typer.Option()],
-    permission: Annotated[list[str] | None, typer.Option(help=", ".join(auth.PERMISSIONS))] = None,
-    agents: Annotated[str | None, typer.Option(help="Limit the user to these agent ids: A,B,C")] = None,
+    account: AccountOpt,
+    username: Annotated[str, typer.Option(metavar="NAME", help="Unique sign-in name.")],
+    password: Annotated[str, typer.Option(metavar="TEXT")],
+    permission: Annotated[
+        list[str] | None,
+        typer.Option(metavar="PERMISSION", help="Repeat for each: " + ", ".join(auth.PERMISSIONS) + "."),
+    ] = None,
+    agents: Annotated[str | None, typer.Option(metavar="A,B,C", help="Limit the user to these agent ids.")] = None,
     json: JsonOpt = False,
 ) -> None:
     """Create a user with permissions, optionally limited to some agents."""
@@ -171,7 +187,7 @@ def token_create(
 
 
 @session_app.command("create")
-def session_create(user: Annotated[str, typer.Option(help="User id.")], json: JsonOpt = False) -> None:
+def session_create(user: UserOpt, json: JsonOpt = False) -> None:
     """Open a session (ssid) for a user."""
     settings = Settings()
     secret, expires, tz = _issue(user, "session", settings.session_ttl_seconds, json)
@@ -184,13 +200,13 @@ def _revoke(user: str, kind: str, as_json: bool) -> None:
 
 
 @token_app.command("revoke")
-def token_revoke(user: Annotated[str, typer.Option(help="User id.")], json: JsonOpt = False) -> None:
+def token_revoke(user: UserOpt, json: JsonOpt = False) -> None:
     """Revoke every token of a user, at once."""
     _revoke(user, "token", json)
 
 
 @session_app.command("revoke")
-def session_revoke(user: Annotated[str, typer.Option(help="User id.")], json: JsonOpt = False) -> None:
+def session_revoke(user: UserOpt, json: JsonOpt = False) -> None:
     """End every session of a user, at once."""
     _revoke(user, "session", json)
 
@@ -211,6 +227,14 @@ def _progress() -> Progress:
 ANALYZE_AFTER = 10_000  # a bulk load this large refreshes the planner's statistics
 
 
+class BadRecord(ValueError):
+    """A record of a file that failed validation: every problem with its field and file line."""
+
+    def __init__(self, message: str, problems: list[dict]):
+        super().__init__(message)
+        self.problems = problems
+
+
 def load_records(
     engine,
     account_id: str,
@@ -225,7 +249,7 @@ def load_records(
 
     import sqlalchemy as sa
 
-    from callreport.ingest import to_rows
+    from callreport.ingest import InvalidRecord, to_rows
     from callreport.models import accounts
 
     with engine.connect() as conn:
@@ -238,8 +262,10 @@ def load_records(
         for chunk_start, chunk in _chunks(records, batch):
             try:
                 rows = to_rows(account_id, chunk, ZoneInfo(tz))
+            except InvalidRecord as exc:
+                raise _bad_record(exc, chunk_start, lines, counts) from None
             except errors.ApiError as exc:
-                raise ValueError(_shift(exc.detail or exc.message, chunk_start, lines)) from None
+                raise ValueError(exc.detail or exc.message) from None
             with db.writing(engine) as conn:
                 ins, upd = queries.upsert(conn, account_id, rows)
             counts["inserted"] += ins
@@ -263,22 +289,29 @@ def _chunks(records, size: int):
         yield start, chunk
 
 
-def _shift(detail: str, offset: int, lines: list[int] | None = None) -> str:
-    """Turn a batch-relative `calls[i]` into the file's record number and line (blank lines count)."""
-    import re
-
-    def name(m: re.Match) -> str:
-        index = int(m.group(1)) + offset
-        return f"record {index} (line {lines[index] if lines else index + 1})"
-
-    return re.sub(r"^calls\[(\d+)\]", name, detail)
+def _bad_record(exc, offset: int, lines: list[int] | None, counts: dict) -> BadRecord:
+    """Name the record by its number and file line (blank lines count), with every problem it has."""
+    index = exc.index + offset
+    line = lines[index] if lines else index + 1
+    problems = [{"line": line, "field": field, "reason": reason} for field, reason in exc.problems]
+    many = f"{len(problems)} problems" if len(problems) > 1 else "1 problem"
+    kept = counts["inserted"] + counts["updated"]
+    stored = f"the {kept} records of earlier batches were stored" if kept else "nothing was stored"
+    first = problems[0]
+    message = (
+        f"record {index} (line {line}) has {many}, first {first['field']}: {first['reason']}. "
+        f"Nothing of its batch was stored; {stored}."
+    )
+    return BadRecord(message, problems)
 
 
 @app.command()
 def ingest(
-    file: Annotated[Path, typer.Argument(help="JSON Lines of call records ('-' for stdin).")],
-    account: Annotated[str, typer.Option(help="Account id.")],
-    batch: Annotated[int, typer.Option(help="Records per atomic batch (1-10000).", min=1, max=10000)] = 5000,
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="JSON Lines of call records ('-' for stdin).")],
+    account: AccountOpt,
+    batch: Annotated[
+        int, typer.Option(metavar="N", help="Records per atomic batch (1-10000).", min=1, max=10000)
+    ] = 5000,
     json: JsonOpt = False,
 ) -> None:
     """Load call records from JSON Lines, in atomic batches, with a progress bar."""
@@ -300,6 +333,8 @@ def ingest(
 
     try:
         counts = load_records(_engine(Settings()), account, records(), total, "ingest", batch, lines)
+    except BadRecord as exc:
+        fail(str(exc), json, exc.problems)
     except ValueError as exc:
         fail(str(exc), json)
     emit(counts, json)
@@ -312,59 +347,55 @@ def _count_lines(path: Path) -> int:
 
 @app.command()
 def demo(
-    calls: Annotated[int, typer.Option(help="How many demo calls to make.", min=0)] = 5000,
-    days: Annotated[int, typer.Option(help="Over how many days up to today.", min=1)] = 30,
-    port: Annotated[int, typer.Option(help="The port `serve` will use, for the printed examples.")] = 8000,
+    calls: Annotated[int, typer.Option(metavar="N", help="How many demo calls to make.", min=0)] = 5000,
+    days: Annotated[int, typer.Option(metavar="DAYS", help="Over how many days up to today.", min=1)] = 30,
+    host: Annotated[str, typer.Option(metavar="HOST", help="The host `serve` will use, for the printed lines.")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(metavar="PORT", help="The port `serve` will use, for the printed lines.")] = 8000,
     json: JsonOpt = False,
 ) -> None:
-    """A demo account, an admin user with every permission and N realistic calls."""
+    """The demo account (made once, then reused), its admin user with every permission, and N calls."""
     from callreport.demo import generate_calls
+    from callreport.demo_account import ZONE, mark_loaded, needs_calls, open_demo
 
     settings = Settings()
     engine = _engine(settings)
-    password = secrets.token_urlsafe(12)
-    with db.writing(engine) as conn:
-        account_id = auth.create_account(conn, "Demo Call Centre", "Asia/Kolkata")
-        username = _free_username(conn, "demo")
-        user_id = auth.create_user(conn, account_id, username, password, list(auth.PERMISSIONS))
-        token, _ = auth.issue(conn, user_id, "token", None)
-        ssid, expires = auth.issue(conn, user_id, "session", settings.session_ttl_seconds)
-    counts = load_records(engine, account_id, generate_calls(calls, days=days, tz="Asia/Kolkata"), calls, "demo calls")
+    made = open_demo(engine, settings.session_ttl_seconds)
+    stored = made.stored_calls
+    if needs_calls(made, calls):
+        # The same ids every time (seed 0): a reload replaces the calls, it never adds to them.
+        load_records(engine, made.account_id, generate_calls(calls, days=days, tz=ZONE), calls, "demo calls")
+        mark_loaded(engine, made)
+        stored = max(stored, calls)
     out = {
-        "accountId": account_id,
-        "username": username,
-        "password": password,
-        "userId": user_id,
-        "token": token,
-        "ssid": ssid,
-        "calls": counts["inserted"],
+        "accountId": made.account_id,
+        "username": made.username,
+        "password": made.password,
+        "userId": made.user_id,
+        "token": made.token,
+        "ssid": made.ssid,
+        "calls": stored,
+        "reused": made.reused,
     }
-    emit(out, json, _demo_text(out, port))
+    emit(out, json, _demo_text(out, host, port))
 
 
-def _free_username(conn, base: str) -> str:
-    import sqlalchemy as sa
-
-    from callreport.models import users
-
-    name = base
-    while conn.execute(sa.select(users.c.id).where(users.c.username == name)).first():
-        name = f"{base}-{secrets.token_hex(3)}"
-    return name
-
-
-def _demo_text(out: dict, port: int) -> str:
+def _demo_text(out: dict, host: str, port: int) -> str:
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # where a browser on this machine reaches it
+    base = f"http://{shown}:{port}"
     body = orjson.dumps({"userId": out["userId"], "token": out["token"], "limit": 5}).decode()
+    made = "Reusing the demo account" if out["reused"] else "Made the demo account"
     return "\n".join(
         [
-            f"Demo account {out['accountId']} with {out['calls']} calls.",
+            f"{made} {out['accountId']} ({out['calls']} calls).",
             f"  login:    username {out['username']}  password {out['password']}",
             f"  userId:   {out['userId']}",
             f"  token:    {out['token']}",
             f"  ssid:     {out['ssid']}",
             "Try it (once `callreport serve` runs):",
-            f"  curl -s http://127.0.0.1:8000/api/v2/callreport/list --data-raw '{body}'",
-            "API docs: http://127.0.0.1:8000/docs",
+            f"  curl -s {base}/api/v2/callreport/list --data-raw '{body}'",
+            f"API docs: {base}/docs",
         ]
     )
 

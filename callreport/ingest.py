@@ -25,6 +25,7 @@ from callreport import errors
 
 STRICT = ConfigDict(extra="forbid", strict=True)
 MAX_BATCH = 10_000
+MAX_PROBLEMS = 20  # problems reported for one record: enough to fix it in one go
 PHONE = re.compile(r"^\+?[0-9][0-9 \-]*$")
 # Keys become SQLite JSON paths ($."key"): quotes, backslashes and control characters cannot.
 ANALYSIS_KEY = re.compile(r'^[^"\\\x00-\x1f]{1,64}$')
@@ -124,44 +125,95 @@ def epoch(text: str, tz: ZoneInfo) -> int:
     return int(moment.timestamp() // 1)
 
 
+class InvalidRecord(errors.InvalidParameters):
+    """1000 naming the first invalid record; `problems` holds each (field, reason) of it, up to 20."""
+
+    def __init__(self, index: int, problems: list[tuple[str, str]]):
+        self.index, self.problems = index, problems[:MAX_PROBLEMS]
+        field, reason = problems[0]
+        super().__init__(f"calls[{index}].{field}: {reason}.")
+
+
 def to_rows(account_id: str, raw: list[Any], tz: ZoneInfo) -> list[dict]:
-    """Validated rows for the calls table, or 1000 naming the record's index and field."""
+    """Validated rows for the calls table, or InvalidRecord naming the first bad record and its fields."""
     try:
         records = _records.validate_python(raw)
     except ValidationError as exc:
-        err = exc.errors(include_url=False)[0]
-        index, *field = err["loc"]
-        where = ".".join(str(p) for p in field) or "record"
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "is not a field of a call record"
-        elif err["type"] == "missing":
-            msg = "is required"
-        raise errors.InvalidParameters(f"calls[{index}].{where}: {msg}.") from None
+        raise _first_invalid(raw, exc, tz) from None
     now = int(time.time())
     rows = []
     for index, rec in enumerate(records):
-        rows.append(_row(account_id, index, rec, tz, now))
+        problems: list[tuple[str, str]] = []
+        rows.append(_row(account_id, rec, tz, now, problems))
+        if problems:
+            raise InvalidRecord(index, problems)
     return rows
 
 
-def _row(account_id: str, index: int, rec: CallRecord, tz: ZoneInfo, now: int) -> dict:
-    def when(field: str | int, text: str) -> int:
-        try:
-            return epoch(text, tz)
-        except ValueError:
-            # the label is built only here: an f-string per event cost 12% of ingest's CPU
-            name = f"events[{field}].time" if isinstance(field, int) else field
-            raise errors.InvalidParameters(f"calls[{index}].{name}: {text[:64]!r} is not an ISO 8601 time.") from None
+def _first_invalid(raw: list[Any], exc: ValidationError, tz: ZoneInfo) -> InvalidRecord:
+    """The first record with a problem, with every problem it has (types first, then times)."""
+    by_index: dict[int, list[tuple[str, str]]] = {}
+    for err in exc.errors(include_url=False):
+        index, *field = err["loc"]
+        by_index.setdefault(int(index), []).append(_schema_problem(field, err))
+    first = min(by_index)
+    for index in range(first):  # records before it passed the types; one may still fail a time check
+        problems: list[tuple[str, str]] = []
+        _row("", CallRecord.model_validate(raw[index]), tz, 0, problems)
+        if problems:
+            return InvalidRecord(index, problems)
+    problems = by_index[first]
+    if isinstance(raw[first], dict):
+        problems += _time_problems(raw[first], tz, {field for field, _ in problems})
+    return InvalidRecord(first, problems)
 
-    start, end = when("startTime", rec.startTime), when("endTime", rec.endTime)
-    if end < start:
-        raise errors.InvalidParameters(f"calls[{index}].endTime: is before startTime.")
+
+def _schema_problem(field: list, err: dict) -> tuple[str, str]:
+    where = ".".join(str(p) for p in field) or "record"
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = "is not a field of a call record"
+    elif err["type"] == "missing":
+        msg = "is required"
+    return where, msg
+
+
+def _time_problems(rec: dict, tz: ZoneInfo, flagged: set[str]) -> list[tuple[str, str]]:
+    """The time checks of a record that failed on types, over the fields whose types were right."""
+    problems: list[tuple[str, str]] = []
+    times = {}
+    for name in ("startTime", "endTime"):
+        text = rec.get(name)
+        if name not in flagged and isinstance(text, str):
+            times[name] = _when(name, text, tz, problems)
+    if len(times) == 2 and None not in times.values() and times["endTime"] < times["startTime"]:
+        problems.append(("endTime", "is before startTime"))
+    talk, total = rec.get("talkDuration"), rec.get("duration")
+    if type(talk) is int and type(total) is int and talk > total and not {"talkDuration", "duration"} & flagged:
+        problems.append(("talkDuration", "is longer than duration"))
+    return problems
+
+
+def _when(name: str | int, text: str, tz: ZoneInfo, problems: list[tuple[str, str]]) -> int | None:
+    """Epoch seconds of an ISO 8601 time, or None with the problem noted."""
+    try:
+        return epoch(text, tz)
+    except ValueError:
+        # the label is built only here: an f-string per event cost 12% of ingest's CPU
+        label = f"events[{name}].time" if isinstance(name, int) else name
+        problems.append((label, f"{text[:64]!r} is not an ISO 8601 time"))
+        return None
+
+
+def _row(account_id: str, rec: CallRecord, tz: ZoneInfo, now: int, problems: list[tuple[str, str]]) -> dict:
+    start, end = _when("startTime", rec.startTime, tz, problems), _when("endTime", rec.endTime, tz, problems)
+    if start is not None and end is not None and end < start:
+        problems.append(("endTime", "is before startTime"))
     if rec.talkDuration > rec.duration:
-        raise errors.InvalidParameters(f"calls[{index}].talkDuration: is longer than duration.")
+        problems.append(("talkDuration", "is longer than duration"))
     events = []
     for i, ev in enumerate(rec.events):
-        item = {"time": when(i, ev.time), "type": ev.type}
+        item = {"time": _when(i, ev.time, tz, problems), "type": ev.type}
         if ev.agentId is not None:
             item["agentId"] = ev.agentId
         if ev.note is not None:

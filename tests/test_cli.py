@@ -6,6 +6,7 @@ import json
 import os
 import secrets
 import shutil
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -311,6 +312,40 @@ def test_ingest_names_the_real_line_past_blank_lines_and_non_json(cli, tmp_path)
     assert cli.run("ingest", str(good), "--account", "f" * 24, code=1)["status"] == "error"
 
 
+def test_ingest_reports_every_problem_of_the_bad_record_with_field_and_line(cli, tmp_path):
+    account_id = new_account(cli)
+    bad = record("e2", status="lost", duration=-1, startTime="noon", colour="red")
+    later = record("e3", callType=5)  # a second bad record: only the first bad one is reported
+    path = write_jsonl(tmp_path / "many.jsonl", [record("e1"), "", bad, later])
+    out = cli.run("ingest", str(path), "--account", account_id, code=1)
+    assert sorted((p["line"], p["field"]) for p in out["errors"]) == [
+        (3, "colour"),
+        (3, "duration"),
+        (3, "startTime"),
+        (3, "status"),
+    ]
+    assert all(p["reason"] for p in out["errors"])
+    assert "record 1 (line 3) has 4 problems" in out["message"] and "nothing was stored" in out["message"]
+    assert stored(cli, account_id) == {}
+    # Without --json: one line per problem, each naming the file line and the field.
+    result = CliRunner().invoke(cli_app, ["ingest", str(path), "--account", account_id], env=cli.env)
+    assert result.exit_code == 1
+    for field in ("colour", "duration", "startTime", "status"):
+        assert f"line 3: {field}: " in result.stderr, result.stderr
+
+
+def test_ingest_reports_at_most_20_problems_and_time_checks_of_typed_records(cli, tmp_path):
+    account_id = new_account(cli)
+    bad = record("t1", endTime="2024-07-01 09:00:00", talkDuration=500)  # types right, times and durations not
+    extra = {f"x{i}": i for i in range(25)}
+    path = write_jsonl(tmp_path / "t.jsonl", [bad])
+    problems = cli.run("ingest", str(path), "--account", account_id, code=1)["errors"]
+    assert [(p["line"], p["field"]) for p in problems] == [(1, "endTime"), (1, "talkDuration")]
+    path = write_jsonl(tmp_path / "x.jsonl", [record("t2"), {**record("t3"), **extra}])
+    problems = cli.run("ingest", str(path), "--account", account_id, code=1)["errors"]
+    assert len(problems) == 20 and {p["line"] for p in problems} == {2}
+
+
 # --- demo ----------------------------------------------------------------------------------------
 
 
@@ -332,6 +367,80 @@ def test_demo_makes_a_working_account(cli):
         assert logged["userId"] == out["userId"]
         page = call(client, "list", {"ssid": logged["ssid"], "limit": 1000})
         assert len(page["data"]) == 200 and page["nextCursor"] is None
+
+
+def test_a_second_demo_reuses_the_first_with_fresh_credentials(cli):
+    first = cli.run("demo", "--calls", "150")  # the module's database may hold a demo already
+    second = cli.run("demo", "--calls", "150")
+    assert (second["accountId"], second["userId"], second["username"]) == (
+        first["accountId"],
+        first["userId"],
+        first["username"],
+    )
+    assert second["reused"] is True and second["calls"] == first["calls"] >= 150
+    assert second["token"] != first["token"] and second["password"] != first["password"]
+    assert len(stored(cli, first["accountId"])) == first["calls"]
+    with cli.engine.connect() as conn:
+        demo_users = conn.execute(sa.select(sa.func.count()).select_from(users).where(users.c.username.like("demo%")))
+        assert demo_users.scalar_one() == 1
+        assert auth.authenticate(conn, {"ssid": second["ssid"]}).user_id == first["userId"]
+        assert auth.authenticate(conn, {"userId": first["userId"], "token": first["token"]})  # old token still works
+    with TestClient(create_app(cli.settings)) as client:
+        login = {"username": second["username"], "password": second["password"]}
+        assert call(client, "login", login, family="auth")["status"] == "success"
+
+
+def test_demo_prints_the_port_and_host_it_is_given(cli):
+    result = CliRunner().invoke(cli_app, ["demo", "--calls", "0", "--port", "8765", "--host", "0.0.0.0"], env=cli.env)
+    assert result.exit_code == 0, result.output
+    assert "http://127.0.0.1:8765/api/v2/callreport/list" in result.stdout
+    assert "API docs: http://127.0.0.1:8765/docs" in result.stdout
+    assert ":8000" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["demo"], ["ingest"], ["account", "create"], ["user", "create"], ["session", "create"], ["token", "revoke"]],
+)
+def test_help_names_values_not_python_types(command):
+    result = CliRunner().invoke(cli_app, [*command, "--help"], env={"COLUMNS": "120"})
+    assert result.exit_code == 0
+    options = [line for line in result.stdout.splitlines() if line.strip().startswith("--")]
+    assert options and not [line for line in options if "<" in line], result.stdout  # no <bool>, <str>, <int range>
+    assert "--json " in result.stdout
+
+
+def test_port_check_names_a_taken_port_and_passes_a_free_one():
+    from callreport.portcheck import main as port_check
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert port_check(["127.0.0.1", str(port)]) == 1
+    assert port_check(["127.0.0.1", str(free_port())]) == 0
+
+
+def test_make_run_with_the_port_taken_stops_before_installing_or_loading(tmp_path):
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    root = Path(__file__).resolve().parent.parent
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {**os.environ, "CALLREPORT_DATA_DIR": str(tmp_path / "data")}
+        venv = tmp_path / "venv"
+        out = subprocess.run(
+            ["make", "-C", str(root), "run", f"PORT={port}", f"VENV={venv}"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert out.returncode != 0
+    assert f"port {port} on 127.0.0.1 is already in use" in out.stderr, out.stderr
+    assert not venv.exists() and not (tmp_path / "data").exists()
 
 
 # --- the reference's curl command against the real server ---------------------------------------

@@ -1,0 +1,97 @@
+"""The demo account: made once per database, then found again by a marker and reused."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+
+from callreport import auth, db
+from callreport.models import calls, server_keys, users
+
+# A row of server_keys names the demo's admin user: the demo belongs to the database, so a second
+# `make run` (or `callreport demo` from another folder on the same PostgreSQL) finds it.
+MARKER = "demo-user"
+ZONE = "Asia/Kolkata"
+ACCOUNT_NAME = "Demo Call Centre"
+
+
+@dataclass
+class Demo:
+    """The demo's account and admin user with fresh credentials."""
+
+    account_id: str
+    user_id: str
+    username: str
+    password: str
+    token: str
+    ssid: str
+    reused: bool
+    stored_calls: int
+    loaded_at: int | None  # when its calls were last (re)generated; None for a new demo
+
+
+def open_demo(engine: sa.Engine, session_ttl: int) -> Demo:
+    """The demo of this database (made if there is none) with a new password, token and session."""
+    password = secrets.token_urlsafe(12)
+    with db.writing(engine) as conn:
+        found = _find(conn)
+        if found is None:
+            account_id, user_id, username = _create(conn, password)
+            loaded_at, reused = None, False
+        else:
+            account_id, user_id, username, loaded_at = found
+            # Only a hash of the old password is kept: a reused demo gets a new one to print.
+            conn.execute(users.update().where(users.c.id == user_id).values(password_hash=auth.hash_password(password)))
+            reused = True
+        token, _ = auth.issue(conn, user_id, "token", None)
+        ssid, _ = auth.issue(conn, user_id, "session", session_ttl)
+        stored = conn.execute(sa.select(sa.func.count()).select_from(calls).where(calls.c.account_id == account_id))
+        return Demo(account_id, user_id, username, password, token, ssid, reused, stored.scalar_one(), loaded_at)
+
+
+def needs_calls(demo: Demo, wanted: int, now: float | None = None) -> bool:
+    """Whether to (re)generate the calls: too few stored, or made on an earlier day (they cover days up to today)."""
+    if demo.stored_calls < wanted or demo.loaded_at is None:
+        return True
+    zone = ZoneInfo(ZONE)
+    made = datetime.fromtimestamp(demo.loaded_at, zone).date()
+    return made != datetime.fromtimestamp(now or time.time(), zone).date()
+
+
+def mark_loaded(engine: sa.Engine, demo: Demo) -> None:
+    """Record that the demo's calls were generated now."""
+    with db.writing(engine) as conn:
+        conn.execute(server_keys.update().where(server_keys.c.name == MARKER).values(created_at=int(time.time())))
+
+
+def _find(conn: sa.Connection) -> tuple[str, str, str, int] | None:
+    row = conn.execute(
+        sa.select(users.c.id, users.c.account_id, users.c.username, server_keys.c.created_at)
+        .select_from(server_keys.join(users, users.c.id == server_keys.c.secret))
+        .where(server_keys.c.name == MARKER)
+    ).first()
+    if row is None:
+        return None
+    # created_at 0 means "made, calls not loaded yet" (an interrupted first run).
+    return row.account_id, row.id, row.username, row.created_at or None
+
+
+def _create(conn: sa.Connection, password: str) -> tuple[str, str, str]:
+    account_id = auth.create_account(conn, ACCOUNT_NAME, ZONE)
+    username = _free_username(conn, "demo")
+    user_id = auth.create_user(conn, account_id, username, password, list(auth.PERMISSIONS))
+    conn.execute(server_keys.delete().where(server_keys.c.name == MARKER))  # a marker left by a deleted user
+    conn.execute(server_keys.insert().values(name=MARKER, secret=user_id, created_at=0))
+    return account_id, user_id, username
+
+
+def _free_username(conn: sa.Connection, base: str) -> str:
+    name = base
+    while conn.execute(sa.select(users.c.id).where(users.c.username == name)).first():
+        name = f"{base}-{secrets.token_hex(3)}"
+    return name
