@@ -15,6 +15,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from callreport import __version__, auth, db, errors
+from callreport.apidocs import add_docs
 from callreport.context import Ctx
 from callreport.memory import tune_process
 from callreport.settings import Settings
@@ -62,7 +63,7 @@ def create_app(settings: Settings, *, engine: Any = None, storage: Any = None, m
         version=__version__,
         description="Call Report API v2: find, count, summarise and export call detail records.",
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # /docs and /redoc come from apidocs, with assets shipped in the package
         redoc_url=None,
         # Never redirect (§1): Starlette's slash redirect builds its Location from the Host header.
         redirect_slashes=False,
@@ -79,6 +80,7 @@ def create_app(settings: Settings, *, engine: Any = None, storage: Any = None, m
     apis = _apis()
     for api in apis:
         app.include_router(api.router)
+    add_docs(app)
     app.add_middleware(ContractMiddleware)
     _add_handlers(app)
     app.openapi = lambda: _openapi(app, [ep for api in apis for ep in api.endpoints])

@@ -296,12 +296,9 @@ def _bad_record(exc, offset: int, lines: list[int] | None, counts: dict) -> BadR
     problems = [{"line": line, "field": field, "reason": reason} for field, reason in exc.problems]
     many = f"{len(problems)} problems" if len(problems) > 1 else "1 problem"
     kept = counts["inserted"] + counts["updated"]
-    stored = f"the {kept} records of earlier batches were stored" if kept else "nothing was stored"
+    stored = f"Nothing of its batch was stored; the {kept} records before it were." if kept else "Nothing was stored."
     first = problems[0]
-    message = (
-        f"record {index} (line {line}) has {many}, first {first['field']}: {first['reason']}. "
-        f"Nothing of its batch was stored; {stored}."
-    )
+    message = f"record {index} (line {line}) has {many}, first {first['field']}: {first['reason']}. {stored}"
     return BadRecord(message, problems)
 
 

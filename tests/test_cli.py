@@ -325,7 +325,7 @@ def test_ingest_reports_every_problem_of_the_bad_record_with_field_and_line(cli,
         (3, "status"),
     ]
     assert all(p["reason"] for p in out["errors"])
-    assert "record 1 (line 3) has 4 problems" in out["message"] and "nothing was stored" in out["message"]
+    assert "record 1 (line 3) has 4 problems" in out["message"] and "Nothing was stored." in out["message"]
     assert stored(cli, account_id) == {}
     # Without --json: one line per problem, each naming the file line and the field.
     result = CliRunner().invoke(cli_app, ["ingest", str(path), "--account", account_id], env=cli.env)
