@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import secrets
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -171,3 +172,71 @@ def test_claims_take_turns_between_accounts(stack: Stack, engine: sa.Engine, fin
                 .where(export_requests.c.id.in_([*a_ids, b_id]))
                 .values(state="cancelled", lease_owner=None)
             )
+
+
+# --- migration 0005 ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fresh_url(backend: str, database_url: str, tmp_path) -> Any:
+    """An empty database on the current backend, dropped afterwards."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'fresh.db'}"
+        return
+    admin = sa.create_engine(database_url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
+    name = database_url.rsplit("/", 1)[1] + "_0005"
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield database_url.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+def test_migration_0005_fills_existing_requests_from_their_params(fresh_url: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    import callreport
+
+    eng = db.make_engine(fresh_url)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(callreport.__file__).parent / "migrations"))
+    cfg.attributes["engine"] = eng
+    try:
+        command.upgrade(cfg, "0004")
+        old = sa.table(
+            "export_requests",
+            *(sa.column(c) for c in ("id", "account_id", "created_by", "format", "title", "state", "created_at")),
+            sa.column("params", sa.JSON),
+            sa.column("started_at", sa.BigInteger),
+        )
+        rows = {
+            "a" * 24: ({"masked": True, "agents": None, "filter": {"agentIds": None}}, None),
+            "b" * 24: ({"masked": False, "agents": ["AG-1", "AG-3"], "filter": {"agentIds": ["AG-3", "AG-2"]}}, 7),
+            "c" * 24: ({"masked": False, "agents": None, "filter": {"agentIds": ["AG-2"]}}, None),
+            "d" * 24: ({"masked": True, "agents": ["AG-4"], "filter": {}}, None),
+        }
+        with db.writing(eng) as conn:
+            for rid, (params, started) in rows.items():
+                values = dict(id=rid, account_id="x", created_by="y", format="csv", title="t", state="done")
+                conn.execute(old.insert().values(**values, created_at=1, params=params, started_at=started))
+        command.upgrade(cfg, "head")
+        cols = export_requests.c
+        with eng.connect() as conn:
+            got = {
+                r.id: tuple(r[1:])
+                for r in conn.execute(sa.select(cols.id, cols.masked, cols.agent_scope, cols.claimed_at))
+            }
+            unlimited = conn.execute(sa.select(cols.id).where(cols.agent_scope.is_(None))).scalars().all()
+        assert got == {
+            "a" * 24: (True, None, None),
+            "b" * 24: (False, ["AG-3"], 7),
+            "c" * 24: (False, ["AG-2"], None),
+            "d" * 24: (True, ["AG-4"], None),
+        }
+        assert unlimited == ["a" * 24]  # SQL NULL, not the JSON value null
+    finally:
+        eng.dispose()
