@@ -405,6 +405,9 @@ def parse_args() -> argparse.Namespace:
     env_help = "extra environment of the server and the worker (repeatable), e.g. MALLOC_ARENA_MAX=2"
     p.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE", help=env_help)
     p.add_argument("--out", type=Path, default=HERE / "RESULTS-load.md")
+    # Issue 8: its own scenario (benchmarks/fairness.py), not mixed into the load above.
+    noisy_help = "instead: one account floods exports, another's one-row export is timed (prints only)"
+    p.add_argument("--noisy-neighbour", action="store_true", help=noisy_help)
     args = p.parse_args()
     args.seconds = args.seconds or (20.0 if args.quick else 120.0)
     args.warmup = min(args.warmup, args.seconds / 2)
@@ -426,6 +429,11 @@ def main() -> None:
     signal.signal(signal.SIGALRM, _time_limit)
     signal.alarm(int(len(backends) * (args.seconds + GRACE + 600 + args.calls / 200)))
     start_load, results = common.load_note(), {}
+    if args.noisy_neighbour:
+        import fairness
+
+        print(fairness.report({b: fairness.run(b, args, start_processes) for b in backends}, args))
+        return
     for backend in backends:
         results[backend] = run_backend(backend, args)
     text = report(results, args, common.machine_note(start_load))

@@ -22,17 +22,43 @@ FINAL = ("done", "failed", "cancelled", "expired")
 MAX_ATTEMPTS = 3  # a job that killed its worker this often is failed, not retried forever
 
 
-def visible(principal: Principal) -> list[Any]:
-    """The conditions under which a principal sees an export request."""
+def _covered(agents: tuple[str, ...], postgres: bool) -> Any:
+    """Whether the request's agent set is known and lies within `agents` (a JSON array subset test)."""
+    spread = sa.func.jsonb_array_elements_text if postgres else sa.func.json_each
+    elems = spread(jobs.c.agent_scope).table_valued("value")
+    outside = sa.select(1).select_from(elems).where(elems.c.value.not_in(list(agents))).exists()
+    return sa.and_(jobs.c.agent_scope.is_not(None), ~outside)
+
+
+def visible(conn: sa.Connection, principal: Principal) -> list[Any]:
+    """The conditions under which a principal sees an export request (API.md §4)."""
     conds = [jobs.c.account_id == principal.account_id]
+    own = jobs.c.created_by == principal.user_id
     if not principal.is_admin:
-        conds.append(jobs.c.created_by == principal.user_id)
+        return [*conds, own]
+    # An ADMIN reaches another user's request only where it could have made that file itself.
+    limits = []
+    if not principal.sees_numbers:
+        limits.append(jobs.c.masked == sa.true())
+    if principal.agents is not None:
+        limits.append(_covered(principal.agents, db.is_postgres(conn)))
+    if limits:
+        conds.append(sa.or_(own, sa.and_(*limits)))
     return conds
+
+
+def agent_scope(agents: tuple[str, ...] | None, agent_ids: list[str] | None) -> list[str] | None:
+    """The agents a request may cover: the creator's, narrowed by its agentIds filter; None for all."""
+    if agents is None and agent_ids is None:
+        return None
+    if agents is None or agent_ids is None:
+        return sorted(set(agents if agent_ids is None else agent_ids))
+    return sorted(set(agents) & set(agent_ids))
 
 
 def get(conn: sa.Connection, principal: Principal, request_id: str) -> Row | None:
     """One request the principal may see."""
-    return conn.execute(sa.select(jobs).where(jobs.c.id == request_id, *visible(principal))).first()
+    return conn.execute(sa.select(jobs).where(jobs.c.id == request_id, *visible(conn, principal))).first()
 
 
 def find_idempotent(conn: sa.Connection, principal: Principal, key: str, since: int) -> Row | None:
@@ -61,6 +87,27 @@ def find_idempotent(conn: sa.Connection, principal: Principal, key: str, since: 
     ).first()
 
 
+def active(conn: sa.Connection, principal: Principal) -> int:
+    """How many of the user's requests are pending or running, locked against a racing create."""
+    if db.is_postgres(conn):
+        # As in find_idempotent: two creates at the cap must not both count 9; the second waits
+        # here until the first commits. (SQLite's BEGIN IMMEDIATE already serialises them.)
+        conn.execute(
+            sa.select(
+                sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(f"callreport-active:{principal.user_id}", 0))
+            )
+        )
+    return conn.execute(
+        sa.select(sa.func.count())
+        .select_from(jobs)
+        .where(
+            jobs.c.account_id == principal.account_id,
+            jobs.c.state.in_(("pending", "running")),
+            jobs.c.created_by == principal.user_id,
+        )
+    ).scalar_one()
+
+
 def create(conn: sa.Connection, values: dict) -> None:
     """Insert a pending request."""
     conn.execute(jobs.insert().values(state="pending", progress=0, row_count=0, created_at=int(time.time()), **values))
@@ -75,7 +122,7 @@ def page(
     offset: int,
 ) -> list[Row]:
     """A page of requests the principal sees, newest first."""
-    stmt = sa.select(jobs).where(*visible(principal))
+    stmt = sa.select(jobs).where(*visible(conn, principal))
     if formats:
         stmt = stmt.where(jobs.c.format.in_(formats))
     if states:
@@ -87,16 +134,17 @@ def page(
     return list(conn.execute(stmt))
 
 
-def set_title(conn: sa.Connection, request_id: str, title: str) -> None:
-    """Give the request a user-chosen title (it names the downloaded file)."""
-    conn.execute(jobs.update().where(jobs.c.id == request_id).values(title=title, title_set=True))
+def set_title(conn: sa.Connection, principal: Principal, request_id: str, title: str) -> bool:
+    """Give a request the principal sees a user-chosen title (it names the file); whether it did."""
+    stmt = jobs.update().where(jobs.c.id == request_id, *visible(conn, principal)).values(title=title, title_set=True)
+    return conn.execute(stmt).rowcount == 1
 
 
-def cancel(conn: sa.Connection, request_id: str) -> None:
-    """Cancel a pending or running request; a finished one is left as it is."""
+def cancel(conn: sa.Connection, principal: Principal, request_id: str) -> None:
+    """Cancel a pending or running request the principal sees; a finished one is left as it is."""
     conn.execute(
         jobs.update()
-        .where(jobs.c.id == request_id, jobs.c.state.in_(("pending", "running")))
+        .where(jobs.c.id == request_id, jobs.c.state.in_(("pending", "running")), *visible(conn, principal))
         .values(state="cancelled", finished_at=int(time.time()), lease_owner=None, lease_expires_at=None)
     )
 
@@ -104,14 +152,24 @@ def cancel(conn: sa.Connection, request_id: str) -> None:
 # --- the worker's side -------------------------------------------------------------------
 
 
+def _fair_order(now: float) -> list[Any]:
+    """Accounts take turns: fewest jobs running first, then the one served longest ago, then the oldest job."""
+    peer = jobs.alias("peer")
+    mates = peer.c.account_id == jobs.c.account_id
+    running = sa.select(sa.func.count()).where(mates, peer.c.state == "running", peer.c.lease_expires_at >= now)
+    # With one worker nothing else is ever running, so the last claim is what makes turns.
+    served = sa.select(sa.func.coalesce(sa.func.max(peer.c.claimed_at), 0.0)).where(mates)
+    return [running.scalar_subquery(), served.scalar_subquery(), jobs.c.created_at, jobs.c.id]
+
+
 def claim(engine: Engine, worker: str, lease_seconds: float) -> Row | None:
-    """Take the oldest pending job, or a running one whose lease ran out; None if there is none."""
+    """Take the next job, fairly between accounts (a pending one, or a running one whose lease ran out)."""
     now = time.time()
     claimable = sa.or_(
         jobs.c.state == "pending",
         sa.and_(jobs.c.state == "running", jobs.c.lease_expires_at < now),
     )
-    pick = sa.select(jobs.c.id, jobs.c.attempts).where(claimable).order_by(jobs.c.created_at, jobs.c.id).limit(1)
+    pick = sa.select(jobs.c.id, jobs.c.attempts).where(claimable).order_by(*_fair_order(now)).limit(1)
     with db.writing(engine) as conn:
         if db.is_postgres(conn):
             pick = pick.with_for_update(skip_locked=True)
@@ -137,6 +195,7 @@ def claim(engine: Engine, worker: str, lease_seconds: float) -> Row | None:
                 state="running",
                 lease_owner=worker,
                 lease_expires_at=now + lease_seconds,
+                claimed_at=now,
                 attempts=jobs.c.attempts + 1,
                 started_at=sa.func.coalesce(jobs.c.started_at, int(now)),
                 progress=0,

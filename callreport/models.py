@@ -17,6 +17,8 @@ metadata = sa.MetaData()
 # and on PostgreSQL the "C" collation compares UTF-8 bytes, which is code point order.
 BinaryText = sa.String().with_variant(sa.String(collation="C"), "postgresql")
 JsonDoc = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+# None is stored as SQL NULL, never as the JSON value null (which a test `IS NULL` would miss).
+NullableJson = sa.JSON(none_as_null=True).with_variant(postgresql.JSONB(none_as_null=True), "postgresql")
 Id = sa.String(24)
 Epoch = sa.BigInteger
 
@@ -146,9 +148,18 @@ export_requests = sa.Table(
     sa.Column("started_at", Epoch, nullable=True),
     sa.Column("finished_at", Epoch, nullable=True),
     sa.Column("expires_at", Epoch, nullable=True),
+    # Who may see another user's request (API.md §4), added by migration 0005: whether its file
+    # masks numbers (false, the default, is the stricter reading), and the agents it may cover
+    # (the creator's agents intersected with its agentIds filter; NULL is every agent).
+    sa.Column("masked", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("agent_scope", NullableJson, nullable=True),
+    # When a worker last took the job (fractions of a second): claims go round the accounts.
+    sa.Column("claimed_at", sa.Float, nullable=True),
     sa.Index("ix_exports_account_created", "account_id", "created_at"),
     sa.Index("ix_exports_state_lease", "state", "lease_expires_at"),
     sa.Index("ix_exports_idem", "account_id", "created_by", "idempotency_key"),
+    sa.Index("ix_exports_account_state", "account_id", "state"),
+    sa.Index("ix_exports_account_claimed", "account_id", "claimed_at"),
 )
 
 # Secrets shared by every process (the cursor-sealing key): made once, kept across restarts.

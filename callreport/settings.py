@@ -38,6 +38,9 @@ class Settings(BaseSettings):
         description="Most rows a PDF export may hold: ReportLab keeps every page in memory until it saves "
         "(about 0.6 KB a row), so this bounds the worker's memory. Larger exports fail with a reason.",
     )
+    max_active_exports: int = Field(
+        10, ge=1, description="Most export requests one user may have pending or running at once."
+    )
     log_level: str = Field("INFO", description="Python logging level.")
 
     def resolved_database_url(self) -> str:

@@ -119,6 +119,12 @@ def _create(ctx: Ctx, p: ExportParams, fmt: str) -> dict:
                 if prior.fingerprint != fingerprint:
                     raise errors.InvalidParameters("idempotencyKey was already used with different parameters.")
                 return {"requestId": prior.id, "state": _state(prior)}
+        cap = ctx.settings.max_active_exports
+        if jobs.active(conn, pr) >= cap:
+            raise errors.InvalidParameters(
+                f"You already have {cap} export requests pending or running (the most allowed); "
+                "wait for one to finish or cancel one."
+            )
         request_id = _request_id()
         jobs.create(
             conn,
@@ -130,6 +136,8 @@ def _create(ctx: Ctx, p: ExportParams, fmt: str) -> dict:
                 "title": p.title or default_title(r),
                 "title_set": p.title is not None,
                 "params": params,
+                "masked": params["masked"],
+                "agent_scope": jobs.agent_scope(pr.agents, p.agentIds),
                 "idempotency_key": p.idempotencyKey,
                 "fingerprint": fingerprint,
             },
@@ -214,19 +222,24 @@ def export_status(ctx: Ctx, p: RequestIdParams) -> dict:
 @api.endpoint("changeTitle", TitleParams, tags=TAGS)
 def change_title(ctx: Ctx, p: TitleParams) -> dict:
     """Rename an export request (the title names the downloaded file)."""
-    _visible(ctx, p.requestId)
+    # Visibility is part of the UPDATE itself: no check made in another transaction to go stale.
     with db.writing(ctx.engine) as conn:
-        jobs.set_title(conn, p.requestId, p.title)
-    return {"message": "Title updated", "data": present(_visible(ctx, p.requestId), ctx.principal.account_tz)}
+        renamed = jobs.set_title(conn, ctx.principal, p.requestId, p.title)
+        row = jobs.get(conn, ctx.principal, p.requestId) if renamed else None
+    if row is None:
+        raise errors.NotExists("Request")
+    return {"message": "Title updated", "data": present(row, ctx.principal.account_tz)}
 
 
 @api.endpoint("exportCancel", RequestIdParams, tags=TAGS)
 def export_cancel(ctx: Ctx, p: RequestIdParams) -> dict:
     """Stop a pending or running export; a finished one is left as it is."""
-    _visible(ctx, p.requestId)
     with db.writing(ctx.engine) as conn:
-        jobs.cancel(conn, p.requestId)
-    return {"data": present(_visible(ctx, p.requestId), ctx.principal.account_tz)}
+        jobs.cancel(conn, ctx.principal, p.requestId)
+        row = jobs.get(conn, ctx.principal, p.requestId)
+    if row is None:
+        raise errors.NotExists("Request")
+    return {"data": present(row, ctx.principal.account_tz)}
 
 
 from callreport.api import downloads  # noqa: E402,F401  (registers the download endpoints on `api`)
