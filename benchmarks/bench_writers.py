@@ -3,6 +3,11 @@
     python benchmarks/bench_writers.py            # 50,000 CSV rows, 20,000 XLSX and PDF rows
     python benchmarks/bench_writers.py 100000     # that many rows for every format
 
+The "pdf, demo data" lines write the PDF's default columns for calls of the demo (Hindi,
+Arabic, Russian, Greek and accented names): ours (ReportLab, HarfBuzz shaping of complex
+scripts) next to fpdf2 with its text shaping, once wrapping long cells (as ours does) and
+once cell by cell without wrapping, the least fpdf2 can do.
+
 Each measurement runs in a fresh process, so its peak RSS is its own. Rows are made lazily
 from a pool of 1,000 (as a cursor yields them, so memory reflects the writer, and cheaply, so
 time does too). The "csv + SQLite read" line streams the rows out of an SQLite copy of the
@@ -25,7 +30,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from callreport.export.columns import DEFAULT_COLUMNS, row_values
+from callreport.export.columns import DEFAULT_COLUMNS, PDF_COLUMNS, row_values
 from callreport.export.meta import ReportMeta
 
 TZ = ZoneInfo("Asia/Kolkata")
@@ -153,9 +158,7 @@ def base_pdf(n: int, path: str) -> None:
     c = Canvas(path, pagesize=landscape(A4), pageCompression=1)
     per_page, xs = 66, [16 + 38.2 * i for i in range(len(DEFAULT_COLUMNS))]
     rows = value_rows(n)
-    while page := [
-        tuple("" if v is None else str(v) for v in row) for row in itertools.islice(rows, per_page)
-    ]:
+    while page := [tuple("" if v is None else str(v) for v in row) for row in itertools.islice(rows, per_page)]:
         for i, x in enumerate(xs):
             text = c.beginText(x, 550)
             text.setFont(FONT, 5.5, 7.8)
@@ -164,6 +167,85 @@ def base_pdf(n: int, path: str) -> None:
             c.drawText(text)
         c.showPage()
     c.save()
+
+
+def demo_rows(n: int) -> Iterator[tuple]:
+    """The PDF's default columns for demo calls, from a pool of 1,000, with fresh call ids."""
+    from callreport.demo import generate_calls
+
+    pool = []
+    for rec in generate_calls(min(n, POOL), seed=7, start=datetime(2024, 1, 1)):
+        values = {**rec, "startTime": datetime.fromisoformat(rec["startTime"])}
+        pool.append(tuple(values.get(c.name) for c in PDF_COLUMNS[1:]))
+    for i in range(n):
+        yield (f"CALL-{i:08d}", *pool[i % POOL])
+
+
+def ours_pdf_demo(n: int, path: str) -> None:
+    from callreport.export.pdf import write_pdf
+
+    write_pdf(PDF_COLUMNS, demo_rows(n), path, meta(n))
+
+
+def _fpdf2(n: int, path: str, wrap: bool) -> None:
+    """fpdf2 with HarfBuzz text shaping and fallback fonts: the same fonts, columns and page grid."""
+    from fpdf import FPDF
+
+    from callreport.export.pdf import MARGIN, PAD, table_layout
+    from callreport.export.pdftext import FONT_DIR, register_fonts
+
+    register_fonts()
+    size, widths = table_layout(PDF_COLUMNS, 842 - 2 * MARGIN)
+    lead = size * 1.22
+    pdf = FPDF(orientation="L", unit="pt", format="A4")
+    pdf.set_margins(MARGIN, MARGIN)
+    pdf.set_auto_page_break(False)
+    for family, file in (
+        ("dejavu", "DejaVuSans"),
+        ("deva", "NotoSansDevanagari-Regular"),
+        ("arab", "NotoSansArabic-Regular"),
+    ):
+        pdf.add_font(family, fname=str(FONT_DIR / f"{file}.ttf"))
+    pdf.set_fallback_fonts(["deva", "arab"])
+    pdf.set_text_shaping(True)
+    pdf.set_font("dejavu", size=size)
+    pdf.c_margin = PAD
+
+    def header() -> None:
+        pdf.add_page()
+        for w, c in zip(widths, PDF_COLUMNS, strict=True):
+            pdf.cell(w, lead * 2, c.name)
+        pdf.set_xy(MARGIN, MARGIN + lead * 2)
+
+    header()
+    for row in demo_rows(n):
+        texts = ["" if v is None else v.isoformat(" ")[:19] if isinstance(v, datetime) else str(v) for v in row]
+        if wrap:
+            h = max(
+                pdf.multi_cell(w, lead, t, dry_run=True, output="HEIGHT") for w, t in zip(widths, texts, strict=True)
+            )
+        else:
+            h = lead
+        if pdf.get_y() + h > 595 - 28:
+            header()
+        x, y = MARGIN, pdf.get_y()
+        for w, t in zip(widths, texts, strict=True):
+            pdf.set_xy(x, y)
+            if wrap:
+                pdf.multi_cell(w, lead, t, new_x="RIGHT", new_y="TOP")
+            else:
+                pdf.cell(w, lead, t)
+            x += w
+        pdf.set_xy(MARGIN, y + h)
+    pdf.output(path)
+
+
+def fpdf2_wrapped(n: int, path: str) -> None:
+    _fpdf2(n, path, wrap=True)
+
+
+def fpdf2_cells(n: int, path: str) -> None:
+    _fpdf2(n, path, wrap=False)
 
 
 Job = Callable[[int, str], "tuple[float, float] | None"]
@@ -196,7 +278,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("rows", nargs="?", type=int, help="rows for every format")
     args = parser.parse_args()
-    sizes = {"csv": 50_000, "xlsx": 20_000, "pdf": 20_000}
+    sizes = {"csv": 50_000, "xlsx": 20_000, "pdf": 20_000, "shaped": 10_000}
     if args.rows:
         sizes = dict.fromkeys(sizes, args.rows)
     jobs = [
@@ -204,6 +286,8 @@ def main() -> None:
         ("csv + SQLite read", sizes["csv"], ours_csv_sqlite, None),
         ("xlsx", sizes["xlsx"], ours_xlsx, base_xlsx),
         ("pdf", sizes["pdf"], ours_pdf, base_pdf),
+        ("pdf, demo data", sizes["shaped"], ours_pdf_demo, fpdf2_cells),
+        ("fpdf2 wrapping", sizes["shaped"], fpdf2_wrapped, None),
     ]
     # CPU-time rates are steadier than clock rates on a shared machine; both are shown.
     heads = ("rows", "rows/s", "cpu r/s", "base r/s", "base cpu", "peak MiB", "base MiB", "file MiB")

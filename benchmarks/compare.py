@@ -69,9 +69,7 @@ def peer_venv() -> Path:
     stamp, want = PEER_VENV / ".requirements-sha256", hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
     if not stamp.exists() or stamp.read_text() != want:
         print(f"installing the peers into {PEER_VENV.relative_to(ROOT)} ...", flush=True)
-        subprocess.run(
-            [getattr(sys, "_base_executable", sys.executable), "-m", "venv", str(PEER_VENV)], check=True
-        )
+        subprocess.run([getattr(sys, "_base_executable", sys.executable), "-m", "venv", str(PEER_VENV)], check=True)
         pip = [str(PEER_VENV / "bin" / "python"), "-m", "pip", "install", "-q", "-r", str(REQUIREMENTS)]
         subprocess.run(pip, check=True)
         stamp.write_text(want)
@@ -118,10 +116,7 @@ def sql_one(db: Path, sql: str, params: tuple):
 
 def newest_rows_window(setup: Setup, hi: int, rows: int) -> tuple[int, int]:
     """The window ending at hi that holds the newest `rows` calls (the PDF task's rows)."""
-    sql = (
-        "SELECT start_ts FROM calls WHERE account_id = ? AND start_ts <= ?"
-        " ORDER BY start_ts DESC LIMIT 1 OFFSET ?"
-    )
+    sql = "SELECT start_ts FROM calls WHERE account_id = ? AND start_ts <= ? ORDER BY start_ts DESC LIMIT 1 OFFSET ?"
     return sql_one(setup.db, sql, (setup.account_id, hi, rows - 1)) or 0, hi
 
 

@@ -111,9 +111,7 @@ class Http:
 
     def _send(self, method: str, path: str, body: dict | None) -> http.client.HTTPResponse:
         data = None if body is None else json.dumps(body).encode()
-        self.conn.request(
-            method, path, body=data, headers={"Content-Type": "application/json"} if data else {}
-        )
+        self.conn.request(method, path, body=data, headers={"Content-Type": "application/json"} if data else {})
         resp = self.conn.getresponse()
         if resp.status != 200:
             raise RuntimeError(f"{method} {path[:80]} -> HTTP {resp.status}: {resp.read()[:200]!r}")
@@ -188,9 +186,7 @@ class Datasette:
 
     def csv(self, lo: int, hi: int) -> tuple[int, float, float, int]:
         """The rows as Datasette's streamed CSV, read to the end: rows, seconds, CPU s, peak KiB."""
-        path = self.path(
-            "csv", start_ts__gte=lo, start_ts__lte=hi, _sort_desc="start_ts", _stream="on", _size="max"
-        )
+        path = self.path("csv", start_ts__gte=lo, start_ts__lte=hi, _sort_desc="start_ts", _stream="on", _size="max")
         started, cpu = time.perf_counter(), cpu_seconds(self.proc.pid)
         _, lines = Http(self.port).sink("GET", path)
         seconds, cpu = time.perf_counter() - started, cpu_seconds(self.proc.pid) - cpu

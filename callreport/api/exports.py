@@ -98,7 +98,7 @@ def _request_id() -> str:
 def _create(ctx: Ctx, p: ExportParams, fmt: str) -> dict:
     r = resolved(ctx, p)
     pr = ctx.principal
-    columns = [c.name for c in resolve_columns(p.columns)]
+    columns = [c.name for c in resolve_columns(p.columns, fmt)]
     echo = _echo(p, r)
     fingerprint = hashlib.sha256(orjson.dumps([fmt, echo, columns, p.title], option=orjson.OPT_SORT_KEYS)).hexdigest()
     params = {

@@ -103,13 +103,28 @@ DEFAULT_COLUMNS: tuple[Column, ...] = (
     Column("callAnalysis", "json", lambda row, tz, masked: row.call_analysis or {}, "call_analysis"),
 )
 BY_NAME = {c.name: c for c in DEFAULT_COLUMNS}
+# The PDF's default: what a person reads on A4 landscape at 8 pt (export/pdf.py). The other
+# fields (end time, hold, numbers the agent dialled from, ids, the recording link, the
+# callAnalysis JSON) are for CSV and Excel, or asked for with `columns`.
+PDF_COLUMNS: tuple[Column, ...] = tuple(
+    BY_NAME[name]
+    for name in (
+        "callId", "startTime", "direction", "callType", "status", "customerNumber", "agentName",
+        "duration", "talkDuration", "waitTime", "campaign", "disposition",
+    )
+)  # fmt: skip
 ANALYSIS_PREFIX = "callAnalysis."
 
 
-def resolve_columns(names: Sequence[str] | None) -> tuple[Column, ...]:
+def default_columns(fmt: str) -> tuple[Column, ...]:
+    """The columns of an export that names none: fewer for PDF, which has a page to fit."""
+    return PDF_COLUMNS if fmt == "pdf" else DEFAULT_COLUMNS
+
+
+def resolve_columns(names: Sequence[str] | None, fmt: str = "csv") -> tuple[Column, ...]:
     """Columns for the requested names (record fields or callAnalysis.<key>); KeyError names a bad one."""
     if not names:
-        return DEFAULT_COLUMNS
+        return default_columns(fmt)
     out = []
     for name in names:
         if name in BY_NAME:

@@ -64,11 +64,24 @@ def _fmt(value: object) -> str:
     return str(value)
 
 
+def _period(r: Resolved) -> str:
+    """The dates in words: both ends, one open end, or all calls when none was given."""
+
+    def at(ts: int) -> str:
+        return datetime.fromtimestamp(ts, r.tz).strftime("%Y-%m-%d %H:%M:%S")
+
+    if r.start_ts is not None and r.end_ts is not None:
+        return f"Period: {at(r.start_ts)} to {at(r.end_ts)} ({r.timezone})"
+    if r.start_ts is not None:
+        return f"Period: from {at(r.start_ts)} ({r.timezone})"
+    if r.end_ts is not None:
+        return f"Period: up to {at(r.end_ts)} ({r.timezone})"
+    return "Period: All calls"
+
+
 def filters_in_words(echo: dict, r: Resolved) -> list[str]:
     """One line per filter, e.g. `Statuses: answered, missed`."""
-    start = datetime.fromtimestamp(r.start_ts, r.tz).strftime("%Y-%m-%d %H:%M:%S") if r.start_ts is not None else "-"
-    end = datetime.fromtimestamp(r.end_ts, r.tz).strftime("%Y-%m-%d %H:%M:%S") if r.end_ts is not None else "-"
-    lines = [f"Period: {start} to {end} ({r.timezone})"]
+    lines = [_period(r)]
     for key, label in LABELS.items():
         if key in echo:
             lines.append(f"{label}: {_fmt(echo[key])}")
