@@ -14,7 +14,7 @@ import openpyxl
 import pypdf
 import pytest
 
-from callreport.export.columns import DEFAULT_COLUMNS, resolve_columns
+from callreport.export.columns import DEFAULT_COLUMNS, PDF_COLUMNS, resolve_columns
 from callreport.export.csv import write_csv
 from callreport.export.meta import PROGRESS_EVERY, ReportMeta, neutralize
 from callreport.export.pdf import write_pdf
@@ -208,10 +208,16 @@ def pdf_pages(path: str) -> list[str]:
     return [page.extract_text() for page in pypdf.PdfReader(path).pages]
 
 
+def pdf_rows(rows: list[tuple]) -> list[tuple]:
+    """The rows' values for the PDF's default columns."""
+    at = [DEFAULT_COLUMNS.index(c) for c in PDF_COLUMNS]
+    return [tuple(r[i] for i in at) for r in rows]
+
+
 def test_pdf_pages_header_footer_and_text(tmp_path) -> None:
     rows = make_rows(300)
     path = str(tmp_path / "r.pdf")
-    assert write_pdf(DEFAULT_COLUMNS, [r[:21] for r in rows], path, META) == 300
+    assert write_pdf(PDF_COLUMNS, pdf_rows(rows), path, META) == 300
     pages = pdf_pages(path)
     total = len(pages)
     assert total >= 4  # the cover and at least three table pages
@@ -222,15 +228,30 @@ def test_pdf_pages_header_footer_and_text(tmp_path) -> None:
         assert fact in cover
     assert "120" in cover and "1:02:05" in cover and "Calls per day" in cover
     table = pages[1:]
-    assert all("callId" in t and "startTime" in t and "recordingUrl" in t for t in table)
+    header = "".join(c.name for c in PDF_COLUMNS)
+    assert all("".join(t.split()).startswith(header) for t in table)
     ids = [m for t in table for m in re.findall(r"\bc\d{5}\b", t)]
     assert ids == [f"c{i:05d}" for i in range(300)]
     body = "\n".join(table)
-    # Typical values are shown whole: the column widths fit them.
+    # Typical values are shown whole, on one line: the column widths fit them.
     for value in ("2024-03-09 22:00:00", "+1 555-010-9999", "click2call", "answered", "outbound", "Дмитрий"):
         assert value in body
     assert "Αλέξης" in body and "Иван" in body
-    assert "Zoë ?" in body and "???" in body  # emoji and CJK, which the font lacks
+    assert "Zoë ?" in body and "???" in body  # emoji and CJK, which the fonts lack
+
+
+def test_pdf_every_column_wraps_whole_values(tmp_path) -> None:
+    """All 21 record columns asked for: smaller type, but every value is there whole (wrapped, not cut)."""
+    rows = make_rows(40)
+    path = str(tmp_path / "r.pdf")
+    assert write_pdf(DEFAULT_COLUMNS, [r[:21] for r in rows], path, META) == 40
+    body = "".join("".join(pages.split()) for pages in pdf_pages(path)[1:])
+    assert "\u2026" not in body
+    for name in (c.name for c in DEFAULT_COLUMNS):
+        assert name in body
+    for row in rows:
+        for value in (row[0], row[1].isoformat(" ")[:19], row[10], row[12]):
+            assert "".join(value.split()) in body
 
 
 def test_pdf_with_no_rows_and_many_days(tmp_path) -> None:
@@ -239,7 +260,7 @@ def test_pdf_with_no_rows_and_many_days(tmp_path) -> None:
     path = str(tmp_path / "r.pdf")
     assert write_pdf(DEFAULT_COLUMNS, [], path, meta) == 0
     pages = pdf_pages(path)
-    assert len(pages) == 2 and "No calls match" in pages[1] and "callId" in pages[1]
+    assert len(pages) == 1 and "No calls match" in pages[0] and "callId" not in pages[0]
     assert "Calls per 15 days" in pages[0]
 
 

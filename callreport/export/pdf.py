@@ -82,11 +82,21 @@ def table_layout(columns: Sequence[Column], available: float) -> tuple[float, li
     fixed = [c.kind in _FIXED_KINDS for c in columns]
     fixed_w = sum(w for w, f in zip(want, fixed, strict=True) if f)
     flex_w = sum(want) - fixed_w
-    if flex_w and fixed_w + flex_w <= available:
+    # Times, numbers and counts keep their width while the text columns keep half of theirs
+    # (text wraps, digits had better not); else every column shrinks alike.
+    if flex_w and available - fixed_w >= flex_w / 2:
         stretch = (available - fixed_w) / flex_w
         return size, [w if f else w * stretch for w, f in zip(want, fixed, strict=True)]
     scale = available / sum(want) if want else 1
     return size, [w * scale for w in want]
+
+
+def _header(name: str, bold: TextFit, width: float) -> list[str]:
+    """A header name on one or two lines split at a word, else wrapped wherever it must be."""
+    lines = header_lines(name, bold, width)
+    if any(line.endswith(bold.ellipsis) for line in lines):
+        return bold.lines(name, width)
+    return lines
 
 
 class _Report:
@@ -270,7 +280,7 @@ class _Table:
         xs = [MARGIN + sum(widths[:i]) for i in range(len(widths))]
         self.xs = [x + PAD for x in xs]
         self.cells = [self._cell(c.kind, w - 2 * PAD) for w, c in zip(widths, columns, strict=True)]
-        self.headers = [header_lines(c.name, bold, w - 2 * PAD) for w, c in zip(widths, columns, strict=True)]
+        self.headers = [_header(c.name, bold, w - 2 * PAD) for w, c in zip(widths, columns, strict=True)]
         self.top = PAGE_H - MARGIN
         header_h = max((len(h) for h in self.headers), default=1) * self.lead + 4
         self.first = self.top - header_h - self.lead + 1  # the first row's baseline
