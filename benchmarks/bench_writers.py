@@ -191,7 +191,7 @@ def _fpdf2(n: int, path: str, wrap: bool) -> None:
     """fpdf2 with HarfBuzz text shaping and fallback fonts: the same fonts, columns and page grid."""
     from fpdf import FPDF
 
-    from callreport.export.pdf import MARGIN, PAD, table_layout
+    from callreport.export.pdftable import MARGIN, PAD, table_layout
     from callreport.export.pdftext import FONT_DIR, register_fonts
 
     register_fonts()
