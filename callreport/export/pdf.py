@@ -50,7 +50,7 @@ class Report:
         """A base-font line as (font subset resource, escaped bytes) pieces, cached: values repeat."""
         pieces = self.plain.get(text)
         if pieces is None:
-            if len(self.plain) >= 8192:
+            if len(self.plain) >= 4096:
                 self.plain.clear()
             doc, font = self.c._doc, self.base
             pieces = self.plain[text] = [
