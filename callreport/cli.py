@@ -1,4 +1,4 @@
-"""The command line: serve, worker, account, user, token, session, demo, ingest."""
+"""The command line: serve, worker, account, user, token, session, demo, ingest, import, source."""
 
 from __future__ import annotations
 
@@ -395,6 +395,12 @@ def _demo_text(out: dict, host: str, port: int) -> str:
             f"API docs: {base}/docs",
         ]
     )
+
+
+# PBX sources (§11): `import asterisk-csv|freeswitch-json`, `source create|list|revoke`.
+from callreport.sources.commands import register  # noqa: E402  (it uses the helpers above)
+
+register(app)
 
 
 def main() -> None:
