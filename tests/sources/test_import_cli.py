@@ -27,14 +27,11 @@ def master(uid, src, dst, ctx, chan, dchan, app, data, start, answer, end, dur, 
 
 # Three outbound calls from extension 2001 and, on line 3, a row whose duration is not a number.
 OUTBOUND = [
-    master("1.1", "2001", "0612345678", "from-internal", "SIP/2001-1", "SIP/carrier-2", "Dial", "SIP/carrier/0612345678",
-          
+    master("1.1", "2001", "0612345678", "from-internal", "SIP/2001-1", "SIP/carrier-2", "Dial", "SIP/carrier",
            "2025-03-01 10:00:00", "2025-03-01 10:00:05", "2025-03-01 10:01:05", 65, 60, "ANSWERED"),
-    master("1.2", "2001", "0612345679", "from-internal", "SIP/2001-3", "SIP/carrier-4", "Dial", "SIP/carrier/0612345679",
-          
+    master("1.2", "2001", "0612345679", "from-internal", "SIP/2001-3", "SIP/carrier-4", "Dial", "SIP/carrier",
            "2025-03-01 10:02:00", "", "2025-03-01 10:02:20", 20, 0, "BUSY"),
-    master("1.3", "2001", "0612345670", "from-internal", "SIP/2001-5", "SIP/carrier-6", "Dial", "SIP/carrier/0612345670",
-          
+    master("1.3", "2001", "0612345670", "from-internal", "SIP/2001-5", "SIP/carrier-6", "Dial", "SIP/carrier",
            "2025-03-01 10:03:00", "", "2025-03-01 10:03:30", 30, 0, "NO ANSWER"),
 ]  # fmt: skip
 BAD = OUTBOUND[0].replace("1.1", "1.9").replace(",65,60,", ",sixty,60,")
