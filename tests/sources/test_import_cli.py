@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from callreport.cli import app as cli_app
 from callreport.models import calls
-from tests.conftest import make_tenant
+from tests.conftest import call, make_tenant
 from tests.sources.helpers import corpus
 
 FREEPBX = corpus("asterisk-cdr-table-oscar6262-freepbx-calls-history.csv")
@@ -153,3 +153,20 @@ def test_unknown_account_and_missing_file_are_errors(cli, engine, tmp_path):
     path = tmp_path / "Master.csv"
     path.write_text(OUTBOUND[0])
     assert "no account" in cli.run("import", "asterisk-csv", str(path), "--account", "x" * 24, code=1)["message"]
+
+
+@pytest.mark.parametrize("pbx", ["asterisk", "freeswitch"])
+def test_demo_from_a_pbx_gives_calls_reportcount_finds(cli, client, pbx):
+    out = cli.run("demo", "--from", pbx, "--calls", "300", "--days", "3")
+    creds = {"userId": out["userId"], "token": out["token"], "startDate": "2000-01-01", "endDate": "2100-01-01"}
+
+    def count(**filters) -> int:
+        answer = call(client, "reportCount", {**creds, **filters})
+        assert answer["status"] == "success", answer
+        return answer["count"]
+
+    assert count() == out["calls"] >= 300
+    statuses = {s: count(statuses=[s]) for s in ("answered", "missed", "busy", "noanswer", "failed")}
+    assert all(n > 0 for n in statuses.values()), statuses  # queues, abandoned calls, busy and unanswered outbound
+    assert count(callTypes=["queue"], directions=["inbound"]) > 0
+    assert count(callTypes=["manual"], directions=["outbound"]) > 0
