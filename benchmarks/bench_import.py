@@ -1,10 +1,12 @@
-"""Asterisk import speed (issue 12): a generated Master.csv parsed and merged into call records.
+"""Asterisk import speed (issue 12): a generated Master.csv parsed, merged and stored, against `ingest`.
 
-Prints rows/s, calls/s and the parsing process's peak RSS. The file is written by this script
-(Asterisk 12+ layout with linkedid: queue calls of 2 legs, outbound calls of 1), then read in a
-child process so its peak memory is the parser's alone.
+Prints, each from its own child process (so peak RSS is that step's alone):
+- parsing alone: rows/s and calls/s;
+- the full import (`import asterisk-csv`'s path: parse, merge, build rows, upsert) into a new SQLite file;
+- `ingest` (cli.load_records, the command's path) of the same calls as JSON Lines into another new file.
+The file is written by this script (Asterisk 12+ layout with linkedid: queue calls of 2 legs, outbound 1).
 
-    .venv/bin/python benchmarks/bench_import.py [--rows 1000000] [--keep FILE]
+    .venv/bin/python benchmarks/bench_import.py [--rows 1000000 | --quick] [--keep FILE]
 """
 
 from __future__ import annotations
@@ -111,15 +113,94 @@ def validate_rate(path: Path, n: int = 50_000) -> None:
     print(f"ingest validation alone (to_rows, no database): {len(records) / seconds:,.0f} calls/s")
 
 
+def _fresh_engine(folder: Path, name: str):
+    from callreport import auth, db
+
+    engine = db.make_engine(f"sqlite:///{folder / name}")
+    db.migrate(engine)
+    with db.writing(engine) as conn:
+        account = auth.create_account(conn, "bench", "UTC")
+    return engine, account
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def full_import(path: Path) -> None:
+    """Parse and store the file as `import asterisk-csv` does, into a new database; print the figures."""
+    from callreport.sources import asterisk
+    from callreport.sources.mapping import Mapping
+    from callreport.sources.store import load
+
+    rows = sum(1 for _ in open(path, "rb"))
+    engine, account = _fresh_engine(path.parent, "import.db")
+    t0 = time.perf_counter()
+    summary = load(engine, account, asterisk.read(path, Mapping()))
+    seconds = time.perf_counter() - t0
+    calls = summary.inserted
+    print(f"import asterisk-csv: {rows:,} rows -> {calls:,} calls in {seconds:.1f} s: {rows / seconds:,.0f} rows/s, "
+          f"{calls / seconds:,.0f} calls/s; peak RSS {_peak_mb():.0f} MB")  # fmt: skip
+
+
+def write_jsonl(path: Path, out: Path) -> int:
+    """The same calls as ingest takes them (JSON Lines); ingest has no queueName and needs a DID."""
+    import orjson
+
+    from callreport.sources import asterisk
+    from callreport.sources.mapping import Mapping
+
+    n = 0
+    with open(out, "wb") as fh:
+        for outcome in asterisk.read(path, Mapping()):
+            record = outcome.record
+            if record is None:
+                continue
+            record.pop("queueName")
+            record["didNumber"] = record["didNumber"] or "0"
+            record["customerNumber"] = record["customerNumber"] or "0"
+            record["callerNumber"] = record["callerNumber"] or "0"
+            fh.write(orjson.dumps(record) + b"\n")
+            n += 1
+    return n
+
+
+def ingest(jsonl: Path) -> None:
+    """Load the JSON Lines through `callreport ingest`'s path (cli.load_records) into a new database."""
+    import orjson
+
+    from callreport.cli import load_records
+
+    engine, account = _fresh_engine(jsonl.parent, "ingest.db")
+    t0 = time.perf_counter()
+    with open(jsonl, "rb") as fh:
+        counts = load_records(engine, account, (orjson.loads(line) for line in fh), None, "ingest")
+    seconds = time.perf_counter() - t0
+    calls = counts["inserted"]
+    print(f"ingest (JSON Lines): {calls:,} calls in {seconds:.1f} s: {calls / seconds:,.0f} calls/s; "
+          f"peak RSS {_peak_mb():.0f} MB")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--quick", action="store_true", help="100,000 rows")
     parser.add_argument("--keep", type=Path, help="write the generated file here and keep it")
-    parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)  # the child process
+    parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)  # the child processes
+    parser.add_argument("--import-file", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--ingest-file", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
         measure(args.measure)
         return
+    if args.import_file:
+        full_import(args.import_file)
+        return
+    if args.ingest_file:
+        ingest(args.ingest_file)
+        return
+    if args.quick:
+        args.rows = 100_000
     with tempfile.TemporaryDirectory(prefix="callreport-bench-import-") as tmp:
         path = args.keep or Path(tmp) / "Master.csv"
         t0 = time.perf_counter()
@@ -127,6 +208,10 @@ def main() -> None:
         size = path.stat().st_size / 1e6
         print(f"generated {args.rows:,} rows ({size:.0f} MB) in {time.perf_counter() - t0:.1f} s", flush=True)
         subprocess.run([sys.executable, __file__, "--measure", str(path)], check=True)
+        subprocess.run([sys.executable, __file__, "--import-file", str(path)], check=True)
+        jsonl = Path(tmp) / "calls.jsonl"
+        print(f"wrote {write_jsonl(path, jsonl):,} calls as JSON Lines", flush=True)
+        subprocess.run([sys.executable, __file__, "--ingest-file", str(jsonl)], check=True)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from callreport.apidocs import add_docs
 from callreport.context import Ctx
 from callreport.memory import tune_process
 from callreport.settings import Settings
+from callreport.sources import push as pbx_push
 from callreport.transport import ContractMiddleware, Endpoint, error_response, json_response
 
 log = logging.getLogger("callreport")
@@ -80,6 +81,7 @@ def create_app(settings: Settings, *, engine: Any = None, storage: Any = None, m
     apis = _apis()
     for api in apis:
         app.include_router(api.router)
+    app.include_router(pbx_push.router)  # PBX pushes (§11)
     add_docs(app)
     app.add_middleware(ContractMiddleware)
     _add_handlers(app)

@@ -1,4 +1,4 @@
-"""The command line: serve, worker, account, user, token, session, demo, ingest."""
+"""The command line: serve, worker, account, user, token, session, demo, ingest, import, source."""
 
 from __future__ import annotations
 
@@ -350,9 +350,17 @@ def demo(
         "127.0.0.1"
     ),
     port: Annotated[int, typer.Option(metavar="PORT", help="The port `serve` will use, for the printed lines.")] = 8000,
+    from_pbx: Annotated[
+        str | None,
+        typer.Option(
+            "--from", metavar="PBX", help="asterisk or freeswitch: write that PBX's CDR files and import them."
+        ),
+    ] = None,
     json: JsonOpt = False,
 ) -> None:
     """The demo account (made once, then reused), its admin user with every permission, and N calls."""
+    if from_pbx not in (None, "asterisk", "freeswitch"):
+        fail(f"--from must be asterisk or freeswitch, not {from_pbx!r}", json)
     from callreport.demo import generate_calls
     from callreport.demo_account import ZONE, mark_loaded, needs_calls, open_demo
 
@@ -360,7 +368,9 @@ def demo(
     engine = _engine(settings)
     made = open_demo(engine, settings.session_ttl_seconds)
     stored = made.stored_calls
-    if needs_calls(made, calls):
+    if from_pbx:
+        stored = _demo_from_pbx(engine, made.account_id, from_pbx, settings, calls, days, json)
+    elif needs_calls(made, calls):
         # The same ids every time (seed 0): a reload replaces the calls, it never adds to them.
         load_records(engine, made.account_id, generate_calls(calls, days=days, tz=ZONE), calls, "demo calls")
         mark_loaded(engine, made)
@@ -376,6 +386,22 @@ def demo(
         "reused": made.reused,
     }
     emit(out, json, _demo_text(out, host, port))
+
+
+def _demo_from_pbx(engine, account_id: str, kind: str, settings: Settings, calls: int, days: int, as_json: bool) -> int:
+    """Write PBX files into the data folder, import them (§11), and say where they are; returns the stored calls."""
+    import sqlalchemy as sa
+
+    from callreport.demo_account import ZONE
+    from callreport.models import calls as calls_table
+    from callreport.sources.demo_pbx import load_demo
+
+    path, summary = load_demo(engine, account_id, kind, settings.data_dir, calls, days, ZONE)
+    if not as_json:
+        err_console.print(f"Wrote {path} and imported it: {summary.inserted} new calls.", markup=False, highlight=False)
+    with engine.connect() as conn:
+        stmt = sa.select(sa.func.count()).select_from(calls_table).where(calls_table.c.account_id == account_id)
+        return conn.execute(stmt).scalar_one()
 
 
 def _demo_text(out: dict, host: str, port: int) -> str:
@@ -395,6 +421,12 @@ def _demo_text(out: dict, host: str, port: int) -> str:
             f"API docs: {base}/docs",
         ]
     )
+
+
+# PBX sources (§11): `import asterisk-csv|freeswitch-json`, `source create|list|revoke`.
+from callreport.sources.commands import register  # noqa: E402  (it uses the helpers above)
+
+register(app)
 
 
 def main() -> None:

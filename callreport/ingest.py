@@ -219,30 +219,37 @@ def _row(account_id: str, rec: CallRecord, tz: ZoneInfo, now: int, problems: lis
         if ev.note is not None:
             item["note"] = ev.note
         events.append(item)
+    return call_row(account_id, rec.__dict__, start, end, events, now)  # a model's fields live in __dict__
+
+
+def call_row(account_id: str, rec: dict, start: int | None, end: int | None, events: list, now: int) -> dict:
+    """The calls-table row of a record's fields (ingest's checked model, or a PBX import's own dict)."""
+    customer = rec["customerNumber"] or ""  # a PBX may not know it (§11): stored as "" (the column is NOT NULL)
+    # queueName is not a column yet: this is the one place a record's field is dropped (issue 12 follow-up).
     return {
         "account_id": account_id,
-        "call_id": rec.callId,
+        "call_id": rec["callId"],
         "start_ts": start,
         "end_ts": end,
-        "duration": rec.duration,
-        "talk_duration": rec.talkDuration,
-        "hold_duration": rec.holdDuration,
-        "wait_time": rec.waitTime,
-        "direction": rec.direction,
-        "call_type": rec.callType,
-        "status": rec.status,
-        "caller_number": rec.callerNumber,
-        "customer_number": rec.customerNumber,
-        "customer_rev": NON_DIGITS.sub("", rec.customerNumber)[::-1],
-        "did_number": rec.didNumber,
-        "agent_id": rec.agentId,
-        "agent_name": rec.agentName,
-        "campaign": rec.campaign,
-        "department": rec.department,
-        "disposition": rec.disposition,
-        "hangup_by": rec.hangupBy,
-        "recording_url": rec.recordingUrl,
-        "call_analysis": rec.callAnalysis,
+        "duration": rec["duration"],
+        "talk_duration": rec["talkDuration"],
+        "hold_duration": rec["holdDuration"],
+        "wait_time": rec["waitTime"],
+        "direction": rec["direction"],
+        "call_type": rec["callType"],
+        "status": rec["status"],
+        "caller_number": rec["callerNumber"] or "",
+        "customer_number": customer,
+        "customer_rev": NON_DIGITS.sub("", customer)[::-1],
+        "did_number": rec["didNumber"] or "",  # null from a PBX (no DID, or not digits): ""
+        "agent_id": rec["agentId"],
+        "agent_name": rec["agentName"],
+        "campaign": rec["campaign"],
+        "department": rec["department"],
+        "disposition": rec["disposition"],
+        "hangup_by": rec["hangupBy"],
+        "recording_url": rec["recordingUrl"],
+        "call_analysis": rec["callAnalysis"],
         "events": events,
         "updated_at": now,
     }

@@ -1,4 +1,4 @@
-"""The tables: accounts, users, credentials, calls, export requests, login failures.
+"""The tables: accounts, users, credentials, calls, export requests, login failures, PBX sources.
 
 Times are stored as integer UTC epoch seconds: the contract keeps times to the second,
 and integers compare, index and page the same way on SQLite and PostgreSQL.
@@ -169,6 +169,51 @@ server_keys = sa.Table(
     sa.Column("name", sa.String(32), primary_key=True),
     sa.Column("secret", sa.String(128), nullable=False),  # hex
     sa.Column("created_at", Epoch, nullable=False),
+)
+
+
+# Push sources (§11): credentials a PBX posts CDRs with; only a SHA-256 of the high-entropy password is kept.
+sources = sa.Table(
+    "sources",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("account_id", Id, sa.ForeignKey("accounts.id"), nullable=False, index=True),
+    sa.Column("kind", sa.String(16), nullable=False),  # "freeswitch"
+    sa.Column("username", sa.String(64), nullable=False, unique=True),
+    sa.Column("secret_hash", sa.String(64), nullable=False),
+    sa.Column("include_internal", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", Epoch, nullable=False),
+    sa.Column("revoked_at", Epoch, nullable=True),
+)
+
+# The legs a push source sent, so a call's A and B legs (posted one by one) become one record.
+source_legs = sa.Table(
+    "source_legs",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("source_id", Id, sa.ForeignKey("sources.id"), nullable=False),
+    sa.Column("call_key", sa.String(255), nullable=False),
+    sa.Column("leg_id", sa.String(255), nullable=False),
+    sa.Column("document", JsonDoc, nullable=False),
+    sa.Column("created_at", Epoch, nullable=False),
+    sa.UniqueConstraint("source_id", "leg_id", name="uq_source_legs_leg"),
+    sa.Index("ix_source_legs_call", "source_id", "call_key"),
+)
+
+# Where `import asterisk-csv --follow` stopped in a file: a restart resumes there, a rotated file starts over.
+follow_positions = sa.Table(
+    "follow_positions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("account_id", Id, nullable=False),
+    sa.Column("path", sa.String(1000), nullable=False),
+    sa.Column("inode", sa.BigInteger, nullable=False),
+    sa.Column("fingerprint", sa.String(64), nullable=False),  # SHA-256 of the file's first bytes
+    sa.Column("fingerprint_size", sa.Integer, nullable=False),
+    sa.Column("offset", sa.BigInteger, nullable=False),
+    sa.Column("line", sa.BigInteger, nullable=False),  # lines before offset
+    sa.Column("updated_at", Epoch, nullable=False),
+    sa.UniqueConstraint("account_id", "path", name="uq_follow_positions_path"),
 )
 
 

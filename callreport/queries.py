@@ -175,8 +175,12 @@ def totals_of(groups: list[dict]) -> dict:
 UPSERT_CHUNK = 1000
 
 
-def upsert(conn: Connection, account_id: str, rows: list[dict]) -> tuple[int, int]:
-    """Insert or replace calls by callId, in order; returns (inserted, updated) as applied."""
+def upsert(conn: Connection, account_id: str, rows: list[dict], *, only_changed: bool = False) -> tuple[int, int]:
+    """Insert or replace calls by callId, in order; returns (inserted, updated) as applied.
+
+    only_changed (PBX imports): a stored call equal to its new row is left as it is and counted in
+    neither number, so importing the same file again changes nothing (§11).
+    """
     last: dict[str, dict] = {}
     for row in rows:
         last[row["call_id"]] = row
@@ -184,11 +188,14 @@ def upsert(conn: Connection, account_id: str, rows: list[dict]) -> tuple[int, in
     # same callId first; the later one wins), at the driver: SQLAlchemy's per-row parameter
     # processing cost more than SQLite's own work (~300 ms per 10,000 rows).
     params = [tuple(_param(row[f], f in JSON_FIELDS) for f in UPSERT_FIELDS) for row in last.values()]
-    if conn.dialect.name == "postgresql":
-        inserted = _upsert_returning(conn, params)
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        inserted, applied = _upsert_returning(conn, params, only_changed)
     else:
         inserted = len(last) - _count_existing(conn, account_id, list(last))
-        conn.exec_driver_sql(_upsert_sql("sqlite"), params)
+        applied = conn.exec_driver_sql(_upsert_sql("sqlite", only_changed), params).rowcount
+    if only_changed:
+        return inserted, applied - inserted
     return inserted, len(rows) - inserted
 
 
@@ -201,7 +208,7 @@ def _count_existing(conn: Connection, account_id: str, ids: list[str]) -> int:
     return found
 
 
-def _upsert_returning(conn: Connection, params: list[tuple]) -> int:
+def _upsert_returning(conn: Connection, params: list[tuple], only_changed: bool) -> tuple[int, int]:
     """Pipelined upserts that say which rows were new (xmax = 0), so no lookup runs first.
 
     A lookup of 10,000 callIds seq-scanned the table while its statistics lagged a bulk load
@@ -209,12 +216,15 @@ def _upsert_returning(conn: Connection, params: list[tuple]) -> int:
     """
     cursor = conn.connection.driver_connection.cursor()  # psycopg's, in this transaction
     try:
-        cursor.executemany(_upsert_sql("postgresql") + " RETURNING (xmax = 0)", params, returning=True)
-        inserted = 0
+        cursor.executemany(_upsert_sql("postgresql", only_changed) + " RETURNING (xmax = 0)", params, returning=True)
+        inserted = applied = 0
         while True:
-            inserted += bool(cursor.fetchone()[0])
+            row = cursor.fetchone()  # None: an unchanged row the WHERE left alone
+            if row is not None:
+                inserted += bool(row[0])
+                applied += 1
             if not cursor.nextset():
-                return inserted
+                return inserted, applied
     finally:
         cursor.close()
 
@@ -227,8 +237,8 @@ def _param(value: Any, is_json: bool) -> Any:
     return orjson.dumps(value).decode() if is_json else value
 
 
-@lru_cache(maxsize=2)
-def _upsert_sql(dialect: str) -> str:
+@lru_cache(maxsize=4)
+def _upsert_sql(dialect: str, only_changed: bool = False) -> str:
     """INSERT ... ON CONFLICT (account_id, call_id) DO UPDATE in the driver's parameter style."""
     pg = dialect == "postgresql"
     marks = [("CAST(%s AS jsonb)" if f in JSON_FIELDS else "%s") if pg else "?" for f in UPSERT_FIELDS]
@@ -237,4 +247,10 @@ def _upsert_sql(dialect: str) -> str:
         f"INSERT INTO calls ({', '.join(UPSERT_FIELDS)}) VALUES ({', '.join(marks)}) "
         f"ON CONFLICT (account_id, call_id) DO UPDATE SET {updates}"
     )
+    if only_changed:
+        kept = [f for f in UPSERT_FIELDS if f not in ("account_id", "call_id", "updated_at")]
+        distinct = "IS DISTINCT FROM" if pg else "IS NOT"  # null-safe row comparison on each database
+        sql += (
+            f" WHERE ({', '.join(f'calls.{f}' for f in kept)}) {distinct} ({', '.join(f'excluded.{f}' for f in kept)})"
+        )
     return sql

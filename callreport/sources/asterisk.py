@@ -93,6 +93,21 @@ def legs(source: Path | IO[bytes], mapping: Mapping) -> Iterator[Leg | Rejected]
             yield _leg(row, rows.line_num, names, readers, mapping)
 
 
+def detect(first_line: bytes) -> tuple[tuple[str, ...] | None, bool] | None:
+    """(column names or None for cdr_csv, has a header) from a file's first line, or None when unknown."""
+    row = next(csv.reader([first_line.decode("utf-8", errors="replace").rstrip("\r\n")]), [])
+    return _detect(row) if row else None
+
+
+def chunk_legs(data: bytes, line: int, names: tuple[str, ...] | None, mapping: Mapping) -> Iterator[Leg | Rejected]:
+    """The legs of complete lines from the middle of a file (a follower's new rows); the first is line `line`."""
+    rows = csv.reader(io.StringIO(data.decode("utf-8", errors="replace"), newline=""))
+    readers: dict[int, RowReader] = {}
+    for row in rows:
+        if row:
+            yield _leg(row, line - 1 + rows.line_num, names, readers, mapping)
+
+
 def _leg(row: list[str], line: int, names, readers: dict[int, RowReader], mapping: Mapping) -> Leg | Rejected:
     size = len(row)
     reader = readers.get(size)

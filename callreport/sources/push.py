@@ -1,0 +1,159 @@
+"""POST /api/v2/sources/freeswitch: what mod_json_cdr posts, stored before the 200 (§11).
+
+FreeSWITCH keeps and retries a CDR it could not post, so every answer but 200 means "send it
+again": 401 for bad credentials, 400 for a body it cannot read, 503 while the database is away.
+Each post is one channel's CDR; the legs of a call are kept (source_legs) and the call rebuilt
+from all of them, so A and B legs posted one by one, or twice, become one record.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import time
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection, Engine
+from starlette.concurrency import run_in_threadpool
+
+from callreport import db, errors, queries
+from callreport.db import is_db_unavailable
+from callreport.models import accounts, source_legs
+from callreport.sources import credentials, freeswitch
+from callreport.sources.credentials import Source
+from callreport.sources.legs import Channels
+from callreport.sources.mapping import Mapping
+from callreport.sources.merge import build
+from callreport.sources.store import record_row
+from callreport.transport import error_response, json_response, read_body
+
+log = logging.getLogger("callreport.sources")
+router = APIRouter()
+KEY_SIZE = 255  # source_legs.call_key and leg_id
+
+
+class Unauthorized(errors.InvalidToken):
+    """Bad or revoked Basic credentials: 401, with the challenge FreeSWITCH's curl answers."""
+
+    http_status = 401
+
+
+def _status(exc: errors.ApiError, status: int) -> errors.ApiError:
+    exc.http_status = status
+    return exc
+
+
+def basic_credentials(header: str | None) -> tuple[str, str]:
+    """(username, password) of an Authorization: Basic header, or Unauthorized."""
+    scheme, _, value = (header or "").partition(" ")
+    if scheme.lower() != "basic":
+        raise Unauthorized("Send HTTP Basic credentials from `callreport source create freeswitch`.")
+    try:
+        username, sep, password = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        raise Unauthorized("The Basic credentials are not base64 of username:password.") from None
+    if not sep or not username or len(username) > 200 or len(password) > 200:
+        raise Unauthorized("The Basic credentials are not username:password.")
+    return username, password
+
+
+@router.post(credentials.PUSH_PATH, include_in_schema=False)
+async def freeswitch_push(request: Request) -> Response:
+    """One mod_json_cdr post: 200 once the call is stored or deliberately skipped."""
+    state = request.app.state
+    try:
+        username, password = basic_credentials(request.headers.get("authorization"))
+        try:
+            raw = await read_body(request, state.settings.body_limit_bytes)
+        except errors.ApiError as exc:
+            raise _status(exc, 400) from None
+        result = await run_in_threadpool(receive, state.engine, username, password, raw)
+    except Unauthorized as exc:
+        response = error_response(exc)
+        response.headers["www-authenticate"] = 'Basic realm="callreport", charset="UTF-8"'
+        return response
+    except errors.ApiError as exc:
+        return error_response(exc)
+    except Exception as exc:  # never a traceback: 503 tells FreeSWITCH to keep the CDR and retry
+        if is_db_unavailable(exc):
+            log.warning("freeswitch push: database unavailable: %s", exc.__class__.__name__)
+            return error_response(_status(errors.DatabaseUnavailable(), 503))
+        log.exception("freeswitch push failed")
+        return error_response(_status(errors.SomethingWentWrong(), 503))
+    return json_response({"status": "success", **result})
+
+
+def receive(engine: Engine, username: str, password: str, raw: bytes) -> dict:
+    """Check the credentials, read the body, keep the leg and store its call (in one transaction)."""
+    with engine.connect() as conn:
+        source = credentials.verify(conn, username, password)
+        zone = (
+            conn.execute(sa.select(accounts.c.timezone).where(accounts.c.id == source.account_id)).scalar()
+            if source
+            else None
+        )
+    if source is None:
+        raise Unauthorized("Unknown or revoked source credentials.")
+    mapping = Mapping(timezone=zone or "UTC", include_internal=source.include_internal)
+    try:
+        doc = freeswitch.document(raw)
+        leg = freeswitch.leg(doc, "push", mapping, Channels(mapping))
+    except freeswitch.BadDocument as exc:
+        raise _status(errors.InvalidRequestData(f"The CDR {exc}."), 400) from None
+    if len(leg.key) > KEY_SIZE or len(leg.leg_id) > KEY_SIZE:
+        raise _status(errors.InvalidRequestData("The CDR's uuid is longer than 255 characters."), 400)
+    with db.writing(engine) as conn:
+        _keep_leg(conn, source, leg.key, leg.leg_id, _slim(doc))
+        outcome = _call(conn, source, leg.key, mapping)
+        if outcome.record is None:
+            return {"stored": False}
+        queries.upsert(
+            conn,
+            source.account_id,
+            [record_row(source.account_id, outcome.record, int(time.time()))],
+            only_changed=True,
+        )
+    return {"stored": True, "callId": outcome.record["callId"]}
+
+
+def _slim(doc: dict) -> dict:
+    """What freeswitch.leg reads of a document (its variables, last caller profile and direction)."""
+    flow = doc.get("callflow")
+    last = flow[0] if isinstance(flow, list) and flow else flow
+    profile = last.get("caller_profile") if isinstance(last, dict) else None
+    channel = doc.get("channel_data")
+    direction = channel.get("direction") if isinstance(channel, dict) else None
+    return {
+        "variables": doc["variables"],
+        "callflow": {"caller_profile": profile or {}},
+        "channel_data": {"direction": direction},
+    }
+
+
+def _keep_leg(conn: Connection, source: Source, key: str, leg_id: str, document: dict) -> None:
+    insert = pg_insert if db.is_postgres(conn) else sqlite_insert
+    stmt = insert(source_legs).values(
+        source_id=source.id, call_key=key, leg_id=leg_id, document=document, created_at=int(time.time())
+    )
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["source_id", "leg_id"], set_={"call_key": key, "document": stmt.excluded.document}
+        )
+    )
+
+
+def _call(conn: Connection, source: Source, key: str, mapping: Mapping):
+    """The call of every leg this source sent under the key, as one outcome."""
+    docs = conn.execute(
+        sa.select(source_legs.c.document, source_legs.c.leg_id)
+        .where(source_legs.c.source_id == source.id, source_legs.c.call_key == key)
+        .order_by(source_legs.c.id)
+    ).all()
+    channels = Channels(mapping)
+    legs = [freeswitch.leg(doc, leg_id, mapping, channels) for doc, leg_id in docs]
+    return build(legs, mapping)

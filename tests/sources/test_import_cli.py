@@ -1,0 +1,172 @@
+"""`callreport import asterisk-csv | freeswitch-json` end to end, on both databases (§8, §11)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import sqlalchemy as sa
+from typer.testing import CliRunner
+
+from callreport.cli import app as cli_app
+from callreport.models import calls
+from tests.conftest import call, make_tenant
+from tests.sources.helpers import corpus
+
+FREEPBX = corpus("asterisk-cdr-table-oscar6262-freepbx-calls-history.csv")
+FS_DOCS = [corpus(f"freeswitch-cgrates-{i}.json") for i in range(1, 6)]
+
+
+def master(uid, src, dst, ctx, chan, dchan, app, data, start, answer, end, dur, bill, disp, account=""):
+    """One cdr_csv row (18 fields) as Asterisk writes it: strings quoted, numbers bare."""
+    fields = [account, src, dst, ctx, f'"{src}" <{src}>', chan, dchan, app, data]
+    head = ",".join('"' + f.replace('"', '""') + '"' for f in fields)
+    answered = f'"{answer}"' if answer else ""
+    return f'{head},"{start}",{answered},"{end}",{dur},{bill},"{disp}","DOCUMENTATION","{uid}",""\n'
+
+
+# Three outbound calls from extension 2001 and, on line 3, a row whose duration is not a number.
+OUTBOUND = [
+    master("1.1", "2001", "0612345678", "from-internal", "SIP/2001-1", "SIP/carrier-2", "Dial", "SIP/carrier",
+           "2025-03-01 10:00:00", "2025-03-01 10:00:05", "2025-03-01 10:01:05", 65, 60, "ANSWERED"),
+    master("1.2", "2001", "0612345679", "from-internal", "SIP/2001-3", "SIP/carrier-4", "Dial", "SIP/carrier",
+           "2025-03-01 10:02:00", "", "2025-03-01 10:02:20", 20, 0, "BUSY"),
+    master("1.3", "2001", "0612345670", "from-internal", "SIP/2001-5", "SIP/carrier-6", "Dial", "SIP/carrier",
+           "2025-03-01 10:03:00", "", "2025-03-01 10:03:30", 30, 0, "NO ANSWER"),
+]  # fmt: skip
+BAD = OUTBOUND[0].replace("1.1", "1.9").replace(",65,60,", ",sixty,60,")
+
+
+class Cli:
+    """The command line on the test's database."""
+
+    def __init__(self, database_url: str, data_dir) -> None:
+        self.env = {"CALLREPORT_DATABASE_URL": database_url, "CALLREPORT_DATA_DIR": str(data_dir)}
+
+    def run(self, *args: str, code: int = 0) -> dict:
+        result = CliRunner().invoke(cli_app, [*args, "--json"], env=self.env)
+        assert result.exit_code == code, (result.stdout, result.stderr, result.exception)
+        lines = result.stdout.strip().splitlines()
+        assert len(lines) == 1, result.stdout
+        return json.loads(lines[0])
+
+
+@pytest.fixture
+def cli(database_url, tmp_path) -> Cli:
+    return Cli(database_url, tmp_path / "data")
+
+
+def stored(engine, account_id: str) -> dict[str, sa.Row]:
+    with engine.connect() as conn:
+        return {r.call_id: r for r in conn.execute(sa.select(calls).where(calls.c.account_id == account_id))}
+
+
+def test_a_real_file_twice_changes_nothing(cli, engine):
+    account = make_tenant(engine).account_id
+    first = cli.run("import", "asterisk-csv", str(FREEPBX), "--account", account)
+    # The file's zero-date rows (placeholders MySQL writes, lines 403 on) are reported, the rest loaded.
+    assert first["inserted"] > 300 and first["rejected"] > 0 and first["updated"] == 0
+    assert first["errors"][0] == {"line": 403, "reason": first["errors"][0]["reason"]}
+    assert "1000-01-01" in first["errors"][0]["reason"]
+    rows = stored(engine, account)
+    assert len(rows) == first["inserted"]
+    before = {k: (r.updated_at, r.status, r.events) for k, r in rows.items()}
+    second = cli.run("import", "asterisk-csv", str(FREEPBX), "--account", account)
+    assert second == {**first, "inserted": 0, "skipped": first["skipped"] + first["inserted"]}
+    after = stored(engine, account)
+    assert {k: (r.updated_at, r.status, r.events) for k, r in after.items()} == before  # not even rewritten
+
+
+def test_bad_row_reported_with_its_line_and_the_rest_loaded(cli, engine, tmp_path):
+    account = make_tenant(engine).account_id
+    path = tmp_path / "Master.csv"
+    path.write_text(OUTBOUND[0] + OUTBOUND[1] + BAD + OUTBOUND[2])
+    out = cli.run("import", "asterisk-csv", str(path), "--account", account)
+    assert list(out) == ["inserted", "updated", "skipped", "rejected", "errors"]
+    assert out["inserted"] == 3 and out["rejected"] == 1 and out["skipped"] == 0
+    assert [e["line"] for e in out["errors"]] == [3] and "'sixty'" in out["errors"][0]["reason"]
+    rows = stored(engine, account)
+    assert {k: (r.status, r.customer_number, r.agent_id, r.did_number, r.talk_duration) for k, r in rows.items()} == {
+        "1.1": ("answered", "0612345678", "2001", "", 60),  # outbound: no DID, stored as ""
+        "1.2": ("busy", "0612345679", "2001", "", 0),
+        "1.3": ("noanswer", "0612345670", "2001", "", 0),
+    }
+    # The PBX's zone is the account's (UTC here): 10:00:00 is 1740823200.
+    assert rows["1.1"].start_ts == 1740823200 and rows["1.1"].end_ts == 1740823265
+
+
+def test_strict_stores_nothing_when_a_row_is_bad(cli, engine, tmp_path):
+    account = make_tenant(engine).account_id
+    path = tmp_path / "Master.csv"
+    path.write_text("".join(OUTBOUND) + BAD)
+    out = cli.run("import", "asterisk-csv", str(path), "--account", account, "--strict", code=1)
+    assert out["rejected"] == 1 and out["errors"][0]["line"] == 4
+    assert stored(engine, account) == {}
+    path.write_text("".join(OUTBOUND))
+    assert cli.run("import", "asterisk-csv", str(path), "--account", account, "--strict")["inserted"] == 3
+
+
+def test_timezone_option_names_the_pbx_zone(cli, engine, tmp_path):
+    account = make_tenant(engine).account_id
+    path = tmp_path / "Master.csv"
+    path.write_text(OUTBOUND[0])
+    cli.run("import", "asterisk-csv", str(path), "--account", account, "--timezone", "Asia/Kolkata")
+    assert stored(engine, account)["1.1"].start_ts == 1740823200 - 5 * 3600 - 1800  # 10:00 IST is 04:30 UTC
+
+
+def test_accountcode_routes_calls_to_tenants(cli, engine, tmp_path):
+    home, a, b = (make_tenant(engine).account_id for _ in range(3))
+    path = tmp_path / "Master.csv"
+    rows = [OUTBOUND[0].replace('""', '"acme"', 1), OUTBOUND[1].replace('""', '"globex"', 1), OUTBOUND[2]]
+    assert rows[0].startswith('"acme"') and rows[1].startswith('"globex"')
+    path.write_text("".join(rows))
+    mapping = tmp_path / "mapping.toml"
+    mapping.write_text(f'[accounts]\nacme = "{a}"\nglobex = "{b}"\n')
+    out = cli.run("import", "asterisk-csv", str(path), "--account", home, "--mapping", str(mapping))
+    assert out["inserted"] == 3
+    assert (set(stored(engine, a)), set(stored(engine, b)), set(stored(engine, home))) == ({"1.1"}, {"1.2"}, {"1.3"})
+    mapping.write_text('[accounts]\nacme = "000000000000000000000000"\n')
+    out = cli.run("import", "asterisk-csv", str(path), "--account", home, "--mapping", str(mapping), code=1)
+    assert "000000000000000000000000" in out["message"]
+
+
+def test_freeswitch_files_twice_and_a_bad_document_by_file(cli, engine, tmp_path):
+    account = make_tenant(engine).account_id
+    bad = tmp_path / "broken.cdr.json"
+    bad.write_text('{"variables": {"uuid": "x"}}')
+    paths = [str(p) for p in FS_DOCS] + [str(bad)]
+    first = cli.run("import", "freeswitch-json", *paths, "--account", account, "--include-internal")
+    assert first["rejected"] == 1 and first["errors"] == [
+        {"file": "broken.cdr.json", "reason": first["errors"][0]["reason"]}
+    ]
+    assert first["inserted"] >= 1 and first["inserted"] == len(stored(engine, account))
+    second = cli.run("import", "freeswitch-json", *paths, "--account", account, "--include-internal")
+    assert second["inserted"] == 0 and second["updated"] == 0 and len(stored(engine, account)) == first["inserted"]
+
+
+def test_unknown_account_and_missing_file_are_errors(cli, engine, tmp_path):
+    account = make_tenant(engine).account_id
+    assert (
+        "no such file"
+        in cli.run("import", "asterisk-csv", str(tmp_path / "nope.csv"), "--account", account, code=1)["message"]
+    )
+    path = tmp_path / "Master.csv"
+    path.write_text(OUTBOUND[0])
+    assert "no account" in cli.run("import", "asterisk-csv", str(path), "--account", "x" * 24, code=1)["message"]
+
+
+@pytest.mark.parametrize("pbx", ["asterisk", "freeswitch"])
+def test_demo_from_a_pbx_gives_calls_reportcount_finds(cli, client, pbx):
+    out = cli.run("demo", "--from", pbx, "--calls", "300", "--days", "3")
+    creds = {"userId": out["userId"], "token": out["token"], "startDate": "2000-01-01", "endDate": "2100-01-01"}
+
+    def count(**filters) -> int:
+        answer = call(client, "reportCount", {**creds, **filters})
+        assert answer["status"] == "success", answer
+        return answer["count"]
+
+    assert count() == out["calls"] >= 300
+    statuses = {s: count(statuses=[s]) for s in ("answered", "missed", "busy", "noanswer", "failed")}
+    assert all(n > 0 for n in statuses.values()), statuses  # queues, abandoned calls, busy and unanswered outbound
+    assert count(callTypes=["queue"], directions=["inbound"]) > 0
+    assert count(callTypes=["manual"], directions=["outbound"]) > 0
