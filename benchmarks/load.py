@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/load.py --quick                # 20 s, 20,000 calls, both databases
     .venv/bin/python benchmarks/load.py --backend sqlite       # 120 s, 200,000 calls
+    .venv/bin/python benchmarks/load.py --quick --hostile 2    # plus two unauthenticated 32 MiB ingesters
 
 `--clients` threads (keep-alive httpx clients) mix list, reportCount, summary and exports (create,
 poll exportStatus, download) against `callreport serve` (embedded worker) and one `callreport
@@ -175,6 +176,30 @@ def ingest_loop(base: str, stats: Stats, creds: dict, deadline: float) -> None:
             stats.add("updated", done["updated"])
 
 
+def hostile_body(limit: int = 32 << 20) -> bytes:
+    """An ingest body without credentials, of plausible records, just under the 32 MiB limit."""
+    one = orjson.dumps(next(iter(generate_calls(1, seed=7, start=START, days=DAYS, tz=TZ))), default=str)
+    return b'{"calls":[' + b",".join([one] * ((limit - 32) // (len(one) + 1))) + b"]}"
+
+
+def hostile_loop(base: str, stats: Stats, deadline: float) -> None:
+    """Issue 8 item 4: unauthenticated 32 MiB ingest bodies back to back; each must be refused."""
+    body = hostile_body()
+    with httpx.Client(base_url=base, timeout=120) as client:
+        while time.monotonic() < deadline:
+            t0 = time.perf_counter()
+            try:
+                code = orjson.loads(client.post(f"{API}/ingest", content=body).content).get("code")
+            except (httpx.HTTPError, orjson.JSONDecodeError) as exc:
+                stats.error("hostile ingest", f"{exc.__class__.__name__}: {exc}"[:200])
+                continue
+            if code in (1000, 1050):  # no credentials; or the large-body queue is full
+                stats.ok("hostile ingest (refused)", (time.perf_counter() - t0) * 1000)
+                stats.add("hostile bytes", len(body))
+            else:
+                stats.error("hostile ingest", f"answered code {code}")
+
+
 def tree_memory(root: int) -> tuple[int, int]:
     """VmRSS and RssAnon of a process and all its descendants, summed (bytes)."""
     parents = {}
@@ -223,6 +248,7 @@ Procs = tuple[common.Proc, common.Proc | None, str]
 def start_processes(store: Store, extra_worker: bool, more_env: list[str]) -> Procs:
     """`callreport serve` (embedded worker) and maybe one `callreport worker`; (serve, worker, base URL)."""
     env = {"CALLREPORT_WORKER_POLL_SECONDS": "0.2", "CALLREPORT_EMBEDDED_WORKER": "true"}
+    env["CALLREPORT_RATE_LIMIT_PER_MINUTE"] = str(10**9)  # every client is one user at one address
     env.update(item.split("=", 1) for item in more_env)
     port = free_port()
     serve = common.spawn(store, ["serve", "--host", "127.0.0.1", "--port", str(port)], "server", **env)
@@ -247,6 +273,7 @@ def drive(base: str, creds: dict, args: argparse.Namespace, serve: common.Proc) 
     deadline, slots = t0 + args.seconds, threading.BoundedSemaphore(args.exports)
     jobs = [(ingest_loop, (base, stats, creds, deadline))]
     jobs += [(client_loop, (base, stats, creds, i, (deadline, deadline + GRACE), slots)) for i in range(args.clients)]
+    jobs += [(hostile_loop, (base, stats, deadline)) for _ in range(args.hostile)]
     threads = [threading.Thread(target=fn, args=a, daemon=True) for fn, a in jobs]  # daemons: never block the exit
     r = {"mem_start": tree_memory(serve.pid), "cpu": serve.cpu(), "client_cpu": _own_cpu(), "samples": []}
     for t in threads:
@@ -337,6 +364,8 @@ def goal_rows(r: dict) -> list[list[str]]:
         ["extra worker VmRSS at the end", "-", f"{mb(r['worker_mem'])} MB" if r["worker_mem"] else "none"],
         ["CPU seconds: server / this client process", "-", f"{r['cpu']:.0f} / {r['client_cpu']:.0f}"],
         ["export rows made / MB downloaded", "-", f"{s.tally['export rows']:,} / {mb(s.tally['download bytes'])}"],
+        ["hostile 32 MiB ingests refused / MB sent", "-",
+         f"{len(s.lat.get('hostile ingest (refused)', [])):,} / {mb(s.tally['hostile bytes'])}"],
         ["load average (1 / 5 / 15 min) at the start; at the end", "-", f"{r['load'][0]}; {r['load'][1]}"],
     ]  # fmt: skip
 
@@ -369,7 +398,8 @@ def report(results: dict[str, dict], args: argparse.Namespace, note: str) -> str
     out = [f"# Load test (issue 5)\n\n{time.strftime('%Y-%m-%d %H:%M')}, code {code_version()}; {args.calls:,} "
            f"calls over {DAYS} days loaded first; {args.clients} client threads for {args.seconds:.0f} s (warm-up "
            f"{args.warmup:.0f} s) plus one thread ingesting {BATCH:,} new calls per batch back to back; at most "
-           f"{args.exports} exports (one day each) at a time; `callreport serve` with its embedded worker"
+           f"{args.exports} exports (one day each) at a time; {args.hostile} hostile clients sending "
+           f"unauthenticated 32 MiB ingest bodies back to back; `callreport serve` with its embedded worker"
            f"{'' if args.no_extra_worker else ' and one `callreport worker`'} (poll 0.2 s){env}.\n"
            f"Machine: {note}; the clients run on the same cores.\n"]  # fmt: skip
     for backend, r in results.items():
@@ -401,6 +431,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="20 s over 20,000 calls")
     p.add_argument("--warmup", type=float, default=10, help="seconds before the memory baseline (at most half the run)")
     p.add_argument("--exports", type=int, default=4, help="exports in flight at most (default 4)")
+    p.add_argument("--hostile", type=int, default=0, help="clients sending unauthenticated 32 MiB ingests (issue 8)")
     p.add_argument("--no-extra-worker", action="store_true", help="only the embedded worker makes exports")
     env_help = "extra environment of the server and the worker (repeatable), e.g. MALLOC_ARENA_MAX=2"
     p.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE", help=env_help)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,7 +16,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from callreport import __version__, auth, db, errors
 from callreport.apidocs import add_docs
 from callreport.context import Ctx
-from callreport.memory import tune_process
+from callreport.memory import BodyQueue, tune_process
+from callreport.ratelimit import RateLimiter
 from callreport.settings import Settings
 from callreport.sources import push as pbx_push
 from callreport.transport import ContractMiddleware, Endpoint, error_response, json_response
@@ -49,6 +49,7 @@ def create_app(settings: Settings, *, engine: Any = None, storage: Any = None, m
         if migrate:
             db.migrate(state.engine)
         state.storage = storage or _make_storage(settings)
+        state.limits = RateLimiter(settings.rate_limit_per_minute, settings.redis_url, settings.redis_key_prefix)
         worker = _start_worker(app) if settings.embedded_worker else None
         log.info("callreport %s serving; database %s", __version__, state.engine.url.render_as_string())
         try:
@@ -58,6 +59,7 @@ def create_app(settings: Settings, *, engine: Any = None, storage: Any = None, m
                 worker.stop()
             if engine is None:
                 state.engine.dispose()
+            await state.limits.aclose()
 
     app = FastAPI(
         title="callreport",
@@ -71,9 +73,9 @@ def create_app(settings: Settings, *, engine: Any = None, storage: Any = None, m
     )
     app.state.settings = settings
     # Ingest batches validate under the GIL, so running two at once in a process gains no speed
-    # but holds two ~150 MB batches: one at a time keeps the server's memory bounded.
-    # The wait is on the event loop, so queued batches hold no worker thread.
-    app.state.ingest_gate = asyncio.Semaphore(1)
+    # but holds two ~150 MB batches: one at a time keeps the server's memory bounded. The wait is
+    # on the event loop, before the body is read, so queued batches hold no thread and no body.
+    app.state.ingest_gate = BodyQueue(settings.large_body_queue)
     app.state.authenticate = lambda creds: _authenticate(app, creds)
     app.state.context = lambda principal, request_id: Ctx(
         principal, app.state.engine, settings, app.state.storage, request_id

@@ -73,3 +73,13 @@ class SomethingWentWrong(ApiError):
 
 class DatabaseUnavailable(ApiError):
     code, message = 1010, "Error in DB connect"
+
+
+class TooManyRequests(ApiError):
+    """1050: over the request rate (§9 Rates), or too many large bodies waiting; HTTP 429 with Retry-After."""
+
+    code, message, http_status = 1050, "Too many requests", 429
+
+    def __init__(self, detail: str | None = None, *, retry_after: int = 60):
+        super().__init__(detail)
+        self.retry_after = retry_after

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import ctypes.util
 import gc
+
+from callreport import errors
 
 M_ARENA_MAX = -8  # mallopt parameter (glibc malloc.h)
 
@@ -37,3 +40,28 @@ def give_back() -> None:
     """Return freed heap to the operating system (after a large request, ~1 ms)."""
     if LIBC is not None:
         LIBC.malloc_trim(0)
+
+
+class BodyQueue:
+    """One large body read and parsed at a time per process; at most `waiting` more wait (then 1050).
+
+    Taken BEFORE the body is read: a waiting request holds only what the server has buffered of
+    its socket (uvicorn stops reading past 64 KiB), not its 32 MiB.
+    """
+
+    def __init__(self, waiting: int) -> None:
+        self.waiting = waiting
+        self._queued = 0
+        self._gate = asyncio.Semaphore(1)
+
+    async def __aenter__(self) -> None:
+        if self._gate.locked() and self._queued >= self.waiting:
+            raise errors.TooManyRequests("Too many large bodies are waiting; retry in a few seconds.", retry_after=5)
+        self._queued += 1
+        try:
+            await self._gate.acquire()
+        finally:
+            self._queued -= 1
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._gate.release()

@@ -41,6 +41,14 @@ class Settings(BaseSettings):
     max_active_exports: int = Field(
         10, ge=1, description="Most export requests one user may have pending or running at once."
     )
+    rate_limit_per_minute: int = Field(
+        1200, description="Requests a minute per user, and per client address before authentication (0: no limit)."
+    )
+    redis_url: str | None = Field(None, description="redis://... to share rate-limit counts between processes.")
+    redis_key_prefix: str = Field("callreport:rate", description="Prefix of the rate-limit keys in Redis.")
+    large_body_queue: int = Field(
+        8, description="Large ingest bodies that may wait for the one being read and parsed; more are 1050."
+    )
     log_level: str = Field("INFO", description="Python logging level.")
 
     def resolved_database_url(self) -> str:

@@ -23,6 +23,9 @@ pytest_plugins = ["tests.fixtures.s3", "tests.fixtures.procs"]
 PG_ADMIN_URL = os.environ.get("CALLREPORT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REQUIRE_PG = os.environ.get("CALLREPORT_REQUIRE_POSTGRES") == "1"
 BACKENDS = ["sqlite", "postgresql"]
+# Every Settings() the suite makes: thousands of requests come from one TestClient address.
+# tests/test_limits.py passes its own limit.
+os.environ.setdefault("CALLREPORT_RATE_LIMIT_PER_MINUTE", str(10**9))
 
 
 def _pg_available() -> str | None:
@@ -120,8 +123,9 @@ def tenant(engine: sa.Engine) -> Tenant:
 
 @pytest.fixture(scope="session")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """Settings for in-process apps: no embedded worker unless a test starts one."""
-    return Settings(data_dir=tmp_path_factory.mktemp("data"), embedded_worker=False)
+    """Settings for in-process apps: no embedded worker unless a test starts one; no practical rate
+    limit (the suite makes thousands of requests from one address; tests/test_limits.py sets one)."""
+    return Settings(data_dir=tmp_path_factory.mktemp("data"), embedded_worker=False, rate_limit_per_minute=10**9)
 
 
 @pytest.fixture(scope="session")
