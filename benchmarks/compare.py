@@ -136,6 +136,8 @@ class Callreport:
             "CALLREPORT_DATA_DIR": str(setup.data_dir), "CALLREPORT_EMBEDDED_WORKER": "false",
             # An idle worker looks for jobs this often; the default 1 s would add 0-1 s to each export.
             "CALLREPORT_WORKER_POLL_SECONDS": "0.1", "CALLREPORT_LOG_LEVEL": "WARNING",
+            # One client, one user, one address: the rate limit is not what is measured.
+            "CALLREPORT_RATE_LIMIT_PER_MINUTE": "0",
         }  # fmt: skip
         self.proc = start([self.cli, "serve", "--port", str(self.port)], self.env, logs / "serve.log")
         wait_for(lambda: Http(self.port, 5).request("GET", "/openapi.json"), "callreport serve", self.proc)

@@ -38,6 +38,8 @@ class Store:
         """The environment of a callreport process using this store."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("CALLREPORT_")}
         env.update(CALLREPORT_DATA_DIR=str(self.data_dir), CALLREPORT_LOG_LEVEL="WARNING")
+        # One benchmark client is one user at one address: the rate limit is not what is measured.
+        env["CALLREPORT_RATE_LIMIT_PER_MINUTE"] = "0"
         if self.database_url:
             env["CALLREPORT_DATABASE_URL"] = self.database_url
         return {**env, **extra}
