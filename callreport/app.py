@@ -13,7 +13,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from callreport import __version__, auth, db, errors
+from callreport import __version__, auth, console, db, errors
 from callreport.apidocs import add_docs
 from callreport.context import Ctx
 from callreport.memory import BodyQueue, tune_process
@@ -87,6 +87,7 @@ def create_app(settings: Settings, *, engine: Any = None, storage: Any = None, m
     add_docs(app)
     app.add_middleware(ContractMiddleware)
     _add_handlers(app)
+    console.mount(app)  # the web console (§10): its pages, assets and headers
     app.openapi = lambda: _openapi(app, [ep for api in apis for ep in api.endpoints])
 
     @app.get("/health", include_in_schema=False)

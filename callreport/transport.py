@@ -39,10 +39,13 @@ CORS_HEADERS = {
     ),
     "access-control-allow-credentials": "true",
     "access-control-max-age": "1728000",
-    "strict-transport-security": "max-age=15724800; includeSubDomains",
 }
 # §1: on every response; answers hold personal data, so no cache keeps them and no browser sniffs them.
-SECURITY_HEADERS = {"x-content-type-options": "nosniff", "cache-control": "no-store"}
+SECURITY_HEADERS = {
+    "x-content-type-options": "nosniff",
+    "cache-control": "no-store",
+    "strict-transport-security": "max-age=15724800; includeSubDomains",
+}
 CREDENTIAL_FIELDS = ("ssid", "userId", "token")
 
 
@@ -72,7 +75,7 @@ def error_response(exc: errors.ApiError) -> Response:
 
 
 class ContractMiddleware:
-    """Normalises paths (any case, one trailing slash), answers preflights, adds CORS and HSTS."""
+    """Normalises paths (any case, one trailing slash), answers preflights and adds CORS under /api/; HSTS."""
 
     def __init__(self, app: ASGIApp):
         self.app = app
@@ -84,7 +87,8 @@ class ContractMiddleware:
         path = scope["path"]
         # A path with "//" (or two trailing slashes) keeps them: no route matches it, so it is 404,
         # never a redirect (which would follow the client's Host header, §1).
-        if path.lower().startswith("/api/"):
+        api = path.lower().startswith("/api/")
+        if api:
             path = path.lower()
             if path.endswith("/") and not path.endswith("//"):
                 path = path[:-1]
@@ -93,9 +97,11 @@ class ContractMiddleware:
         for key, value in scope.get("headers", []):
             if key == b"origin":
                 origin = value.decode("latin-1")
-        always = [(k.encode(), v.encode()) for k, v in {**CORS_HEADERS, **SECURITY_HEADERS}.items()]
-        always += [(b"access-control-allow-origin", (origin or "*").encode("latin-1")), (b"vary", b"Origin")]
-        if scope["method"] == "OPTIONS":
+        always = [(k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+        if api:  # §10: CORS only under /api/; the console's pages are for its own origin alone
+            always += [(k.encode(), v.encode()) for k, v in CORS_HEADERS.items()]
+            always += [(b"access-control-allow-origin", (origin or "*").encode("latin-1")), (b"vary", b"Origin")]
+        if api and scope["method"] == "OPTIONS":
             await send({"type": "http.response.start", "status": 204, "headers": always})
             await send({"type": "http.response.body", "body": b""})
             return

@@ -191,7 +191,6 @@ def test_every_api_outcome_is_http_200(client, who, engine):
 def test_unknown_path_and_wrong_method_answer_with_the_envelope(client):
     for resp, status in [
         (client.post("/api/v2/callreport/noSuchThing", json={}), 404),
-        (client.post("/nothing/here", json={}), 404),
         (client.get("/api/v2/callreport/list"), 405),
         (client.put("/api/v2/CallReport/List/", json={}), 405),
     ]:
@@ -202,6 +201,9 @@ def test_unknown_path_and_wrong_method_answer_with_the_envelope(client):
         assert isinstance(body["code"], int)
         assert set(body) <= {"status", "message", "code", "detail"}
         assert_contract_headers(resp, "*")
+    outside = client.post("/nothing/here", json={}, headers={"Origin": "https://app.example.com"})
+    assert outside.status_code == 404 and outside.json()["status"] == "error"
+    assert_no_cors(outside)  # §10: no CORS outside /api/
 
 
 def assert_contract_headers(resp, origin: str) -> None:
@@ -210,17 +212,26 @@ def assert_contract_headers(resp, origin: str) -> None:
         assert resp.headers.get_list(name) == [value], name
 
 
+def assert_no_cors(resp) -> None:
+    """§10: paths outside /api/ send no CORS header at all."""
+    assert not [h for h in resp.headers if h.lower().startswith("access-control-")], resp.headers
+
+
 @pytest.mark.parametrize("origin", [None, "https://app.example.com"])
 def test_preflight_is_204_with_cors_headers_and_no_etag(client, origin):
     headers = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"}
     if origin:
         headers["Origin"] = origin
-    for path in ["/api/v2/CallReport/downloadPdf", "/api/v2/auth/login", "/anything/at/all"]:
+    for path in ["/api/v2/CallReport/downloadPdf", "/api/v2/auth/login", "/api/anything/at/all"]:
         resp = client.options(path, headers=headers)
         assert resp.status_code == 204
         assert resp.content == b""
         assert_contract_headers(resp, origin or "*")
         assert "etag" not in resp.headers
+    for path in ["/anything/at/all", "/calls", "/login"]:  # §10: no preflight answer outside /api/
+        resp = client.options(path, headers=headers)
+        assert resp.status_code != 204
+        assert_no_cors(resp)
 
 
 @pytest.mark.parametrize("origin", [None, "https://crm.example.org"])
@@ -502,4 +513,4 @@ def test_non_api_responses_with_a_body_carry_an_etag_too(client, path):
     assert first.status_code == 200 and first.content
     assert WEAK_ETAG.match(first.headers.get("etag", "")), first.headers
     assert first.headers["etag"] == again.headers["etag"]
-    assert_contract_headers(first, "*")
+    assert_no_cors(first)  # §10: outside /api/
