@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     )
     max_active_exports: int = Field(
         10, ge=1, description="Most export requests one user may have pending or running at once."
+    )
+    metrics: bool = Field(False, description="Whether GET /metrics answers (Prometheus text format).")
+    metrics_token: SecretStr | None = Field(
+        None, description="When set, GET /metrics needs the header `Authorization: Bearer <token>`."
     )
     log_level: str = Field("INFO", description="Python logging level.")
 
