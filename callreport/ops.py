@@ -86,5 +86,5 @@ async def _answers(name: str, check: Callable[[], None]) -> bool:
         await asyncio.wait_for(future, READY_TIMEOUT_SECONDS)
         return True
     except Exception as exc:
-        log.warning("readyz: %s unreachable (%s)", name, exc.__class__.__name__ or "timeout")
+        log.warning("readyz: %s unreachable (%s)", name, exc.__class__.__name__)
         return False
