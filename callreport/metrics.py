@@ -30,7 +30,6 @@ from callreport.models import export_requests as jobs
 log = logging.getLogger("callreport.metrics")
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 STATES = ("pending", "running", "done", "failed", "cancelled", "expired")
-FORMATS = ("csv", "xlsx", "pdf")
 SCRAPE_QUERY_SECONDS = 5.0
 # A list call takes ~2 ms, an ingest of 10,000 records ~1 s: buckets from 1 ms to 30 s.
 REQUEST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -127,7 +126,10 @@ def _finished() -> sa.Select:
 
 
 def _job_families(rows: Iterable[sa.Row]) -> Iterator[Metric]:
-    counts = {(state, fmt): 0 for state in STATES for fmt in FORMATS}
+    from callreport.export.run import EXTENSIONS  # the formats; here, not at import: it pulls in the writers
+
+    # Every state of every format, 0 included, so an alert on a series never meets a missing one.
+    counts = {(state, fmt): 0 for state in STATES for fmt in EXTENSIONS}
     oldest = None
     for state, fmt, count, first in rows:
         counts[(state, fmt)] = int(count)

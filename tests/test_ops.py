@@ -138,7 +138,8 @@ def test_s3_ping_gives_up_after_its_timeout_itself(s3_env):
         started = time.monotonic()
         with pytest.raises(StorageError):
             storage.ping(timeout=0.5)
-        assert time.monotonic() - started < 2
+        elapsed = time.monotonic() - started
+    assert elapsed < 5, elapsed  # one 0.5 s try (plus making the client), not 3 tries of 60 s
 
 
 def test_readyz_checks_the_export_folder_without_making_it(engine, settings, tmp_path):
