@@ -18,7 +18,10 @@ from callreport import errors, metrics
 from callreport.transport import error_response, json_response
 
 log = logging.getLogger("callreport.ops")
-READY_TIMEOUT_SECONDS = 2.0  # each check; a probe answers within about this long
+READY_TIMEOUT_SECONDS = 2.0  # the network timeout of each check: a store or database silent this long is down
+# The wait for each check, a backstop for what no network timeout covers (a full connection pool, a
+# hung file system) and room for a loaded machine to make the S3 client (0.3 s idle, over 2 s seen).
+READY_WAIT_SECONDS = 5.0
 
 
 def add_routes(app: FastAPI) -> None:
@@ -60,7 +63,8 @@ def _status(exc: errors.ApiError, status: int) -> errors.ApiError:
 
 async def _readiness(state: Any) -> Response:
     database, storage = await asyncio.gather(
-        _answers("database", _database(state.engine)), _answers("storage", state.storage.ping)
+        _answers("database", _database(state.engine)),
+        _answers("storage", lambda: state.storage.ping(READY_TIMEOUT_SECONDS)),
     )
     down = [name for name, ok in (("database", database), ("storage", storage)) if not ok]
     if not down:
@@ -83,7 +87,7 @@ async def _answers(name: str, check: Callable[[], None]) -> bool:
     # run_in_executor, not run_in_threadpool: anyio would wait for the thread before cancelling.
     future = asyncio.get_running_loop().run_in_executor(None, check)
     try:
-        await asyncio.wait_for(future, READY_TIMEOUT_SECONDS)
+        await asyncio.wait_for(future, READY_WAIT_SECONDS)
         return True
     except Exception as exc:
         log.warning("readyz: %s unreachable (%s)", name, exc.__class__.__name__)

@@ -93,7 +93,7 @@ def test_readyz_fails_while_postgresql_is_away_and_recovers(pg_url, settings, lo
             started = time.monotonic()
             ready = client.get("/readyz")
             assert (ready.status_code, ready.json()) == (503, DB_DOWN)
-            assert time.monotonic() - started < 3
+            assert time.monotonic() - started < 5
             assert client.get("/healthz").status_code == 200
         ready = client.get("/readyz")  # the pool pre-pings and reconnects: no restart
         assert (ready.status_code, ready.json()) == (200, {"status": "ok"})
@@ -108,7 +108,7 @@ def test_readyz_fails_while_s3_is_stopped_and_recovers(engine, settings, private
         started = time.monotonic()
         ready = client.get("/readyz")
         assert (ready.status_code, ready.json()) == (503, STORAGE_DOWN)
-        assert time.monotonic() - started < 3
+        assert time.monotonic() - started < 5
         private_moto_server.start()
         ready = client.get("/readyz")
         assert (ready.status_code, ready.json()) == (200, {"status": "ok"})
@@ -126,11 +126,11 @@ def test_readyz_gives_up_on_a_store_that_never_answers(engine, settings, s3_env)
             ready = client.get("/readyz")
             elapsed = time.monotonic() - started
     assert (ready.status_code, ready.json()) == (503, STORAGE_DOWN)
-    assert elapsed < 4, elapsed
+    assert elapsed < 6, elapsed
 
 
 def test_s3_ping_gives_up_after_its_timeout_itself(s3_env):
-    # readyz stops waiting after 2 s either way; this keeps the thread from hanging on for minutes.
+    # readyz stops waiting after 5 s either way; this keeps the thread from hanging on for minutes.
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
@@ -294,6 +294,7 @@ def test_oldest_pending_age_counts_from_the_oldest_job(metered, engine, tenant):
 
 def test_metrics_still_answer_while_postgresql_is_away(pg_url, settings, local_storage):
     engine = db.make_engine(pg_url)
+    db.migrate(engine)  # when run alone, nothing else has made the tables yet
     with app_client(settings, engine, local_storage, metrics=True) as client:
         with database_away(engine):
             resp = client.get("/metrics")
