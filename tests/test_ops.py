@@ -241,7 +241,7 @@ def claim_this(engine: sa.Engine, request_id: str, worker: str) -> sa.Row:
             export_requests.update()
             .where(export_requests.c.id == request_id)
             .values(state="running", lease_owner=worker, lease_expires_at=time.time() + 30, attempts=1,
-                    started_at=int(time.time()))
+                    claimed_at=time.time(), started_at=int(time.time()))
         )  # fmt: skip
         return conn.execute(sa.select(export_requests).where(export_requests.c.id == request_id)).one()
 
