@@ -189,7 +189,7 @@ def server(store: Store, timeout: float = 90) -> Iterator[tuple[Proc, str]]:
     proc = spawn(store, args, "server", CALLREPORT_EMBEDDED_WORKER="false")
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_for("server", lambda: httpx.get(base + "/health", timeout=2).json()["status"] == "success",
+        wait_for("server", lambda: httpx.get(base + "/healthz", timeout=2).json()["status"] == "ok",
                  proc, timeout)  # fmt: skip
         yield proc, base
     finally:

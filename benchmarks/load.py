@@ -254,7 +254,7 @@ def start_processes(store: Store, extra_worker: bool, more_env: list[str]) -> Pr
     serve = common.spawn(store, ["serve", "--host", "127.0.0.1", "--port", str(port)], "server", **env)
     base, worker = f"http://127.0.0.1:{port}", None
     try:
-        ready = lambda: httpx.get(base + "/health", timeout=2).json()["status"] == "success"  # noqa: E731
+        ready = lambda: httpx.get(base + "/healthz", timeout=2).json()["status"] == "ok"  # noqa: E731
         common.wait_for("server", ready, serve, 90)
         if extra_worker:
             worker = common.spawn(store, ["worker"], "worker", **env, CALLREPORT_LOG_LEVEL="INFO")

@@ -7,20 +7,19 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from callreport import __version__, auth, console, db, errors
+from callreport import __version__, auth, console, db, errors, ops
 from callreport.apidocs import add_docs
 from callreport.context import Ctx
 from callreport.memory import BodyQueue, tune_process
 from callreport.ratelimit import RateLimiter
 from callreport.settings import Settings
 from callreport.sources import push as pbx_push
-from callreport.transport import ContractMiddleware, Endpoint, error_response, json_response
+from callreport.transport import ContractMiddleware, Endpoint, error_response
 
 log = logging.getLogger("callreport")
 
@@ -90,15 +89,7 @@ def create_app(settings: Settings, *, engine: Any = None, storage: Any = None, m
     console.mount(app)  # the web console (§10): its pages, assets and headers
     app.openapi = lambda: _openapi(app, [ep for api in apis for ep in api.endpoints])
 
-    @app.get("/health", include_in_schema=False)
-    def health() -> Response:
-        try:
-            with app.state.engine.connect() as conn:
-                conn.execute(sa.text("SELECT 1"))
-        except Exception:
-            return error_response(errors.DatabaseUnavailable())
-        return json_response({"status": "success", "version": __version__})
-
+    ops.add_routes(app)
     return app
 
 

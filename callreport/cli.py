@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from callreport import auth, db, errors, queries
+from callreport import auth, db, errors, metrics, queries
 from callreport.settings import Settings
 from callreport.time_format import account_time
 
@@ -76,6 +76,7 @@ def serve(
     settings = Settings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     _engine(settings).dispose()
+    metrics.prepare_processes(workers, settings.metrics)
     uvicorn.run(
         "callreport.app:app_from_env",
         factory=True,
@@ -271,6 +272,7 @@ def load_records(
             counts["inserted"] += ins
             counts["updated"] += upd
             counts["batches"] += 1
+            metrics.ingested("cli", ins + upd)
             progress.advance(task, len(chunk))
     if counts["inserted"] >= ANALYZE_AFTER:
         db.analyze(engine)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     redis_key_prefix: str = Field("callreport:rate", description="Prefix of the rate-limit keys in Redis.")
     large_body_queue: int = Field(
         8, description="Large ingest bodies that may wait for the one being read and parsed; more are 1050."
+    )
+    metrics: bool = Field(False, description="Whether GET /metrics answers (Prometheus text format).")
+    metrics_token: SecretStr | None = Field(
+        None, description="When set, GET /metrics needs the header `Authorization: Bearer <token>`."
     )
     log_level: str = Field("INFO", description="Python logging level.")
 

@@ -56,6 +56,9 @@ class Storage(Protocol):
     def check(self) -> None:
         """Raise StorageError when storage cannot be used (health check)."""
 
+    def ping(self, timeout: float = 2.0) -> None:
+        """Raise StorageError unless storage answers within about timeout seconds (readiness)."""
+
 
 def check_key(key: str) -> str:
     """Return key if it is a safe relative name of '/'-separated parts, else raise ValueError."""
@@ -168,6 +171,16 @@ class LocalStorage:
         except OSError as exc:
             raise StorageError(f"local storage folder is not usable: {_reason(exc)}") from exc
 
+    def ping(self, timeout: float = 2.0) -> None:
+        """Make sure a file can be made in the folder (or, before the first export, in its parent)."""
+        # No mkdir here: creating a missing folder would hide an unmounted volume behind an empty one.
+        folder = self.root if self.root.exists() else self.root.parent
+        try:
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        except OSError as exc:
+            raise StorageError(f"local storage folder is not usable: {_reason(exc)}") from exc
+
 
 def _reason(exc: OSError) -> str:
     # strerror names the problem without the machine's paths.
@@ -245,6 +258,7 @@ class S3Storage:
         self.endpoint_url = endpoint_url
         self._lock = threading.Lock()
         self._s3: Any = None
+        self._quick: tuple[float, Any] | None = None
         self._bucket_ready = False
 
     def __repr__(self) -> str:
@@ -340,6 +354,34 @@ class S3Storage:
         except StorageMissing:
             return False
         return True
+
+    def ping(self, timeout: float = 2.0) -> None:
+        """HEAD the bucket once with short timeouts; StorageError unless the store answers."""
+        try:
+            self._quick_client(timeout).head_bucket(Bucket=self.bucket)
+        except _FAILURES as exc:
+            # The store answered: a missing bucket is made by the first upload, and a 403 may
+            # mean only that the user lacks ListBucket yet may write (as in _ensure_bucket).
+            if _error_code(exc) not in (*_MISSING_CODES, "403", "AccessDenied"):
+                raise _translate(exc, "ping", self.bucket, missing_ok=False) from exc
+
+    def _quick_client(self, timeout: float) -> Any:
+        """A client that tries once and gives up after timeout (the main one retries for ~15 s)."""
+        with self._lock:
+            if self._quick is None or self._quick[0] != timeout:
+                config = _boto_config(self.endpoint_url).merge(
+                    Config(
+                        connect_timeout=timeout,
+                        read_timeout=timeout,
+                        retries={"total_max_attempts": 1, "mode": "standard"},
+                    )
+                )
+                try:
+                    client = boto3.session.Session().client("s3", endpoint_url=self.endpoint_url, config=config)
+                except BotoCoreError as exc:
+                    raise StorageError(f"S3 client cannot be created: {exc}") from exc
+                self._quick = (timeout, client)
+            return self._quick[1]
 
     def check(self) -> None:
         """HEAD the bucket, creating it when missing; StorageError when that fails."""

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from callreport import errors
+from callreport import errors, metrics
 from callreport.db import is_db_unavailable
 from callreport.memory import give_back
 
@@ -377,9 +377,11 @@ def _checked(state: Any, ep: Endpoint, raw: bytes | bytearray, request_id: str, 
 
 
 def _access(request_id: str, ep: Endpoint, outcome: object, started: float) -> None:
-    """One line per request: id, endpoint, outcome and time; never a body (it holds secrets)."""
+    """One line per request: id, endpoint, outcome and time; never a body (it holds secrets). Counted too."""
+    seconds = time.perf_counter() - started
+    metrics.observe_request(ep.path, outcome, seconds)
     if access_log.isEnabledFor(logging.INFO):
-        access_log.info("%s %s %s %.1fms", request_id, ep.path, outcome, (time.perf_counter() - started) * 1000)
+        access_log.info("%s %s %s %.1fms", request_id, ep.path, outcome, seconds * 1000)
 
 
 INT64 = (-(2**63), 2**63 - 1)

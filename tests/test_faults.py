@@ -38,6 +38,7 @@ from callreport.settings import Settings
 from callreport.storage import LocalStorage, S3Storage, StorageError
 from callreport.worker import Worker
 from tests.conftest import PG_ADMIN_URL, REQUIRE_PG, Tenant, _pg_available, call, make_tenant
+from tests.fixtures.outages import database_away
 from tests.fixtures.procs import WorkerProcess
 from tests.fixtures.s3 import unique_bucket
 
@@ -304,22 +305,6 @@ def test_several_workers_never_run_one_job_twice(pg_site, worker_procs):
 
 
 # --- 4: the database goes away -------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def database_away(site: Site) -> Iterator[None]:
-    """No connection to the site's database is allowed, and every open one is cut, until the end."""
-    name = site.engine.url.database
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
-            conn.exec_driver_sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
-        yield
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
-        admin.dispose()
 
 
 def test_database_outage_is_1010_and_work_resumes_by_itself(pg_site, worker_procs):

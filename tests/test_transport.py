@@ -507,7 +507,7 @@ def test_unexpected_failure_is_1009_logged_with_a_request_id(client, who, monkey
     assert re.search(r"\b[0-9a-f]{8,}\b", records[-1].getMessage()), records[-1].getMessage()
 
 
-@pytest.mark.parametrize("path", ["/health", "/openapi.json", "/docs"])
+@pytest.mark.parametrize("path", ["/healthz", "/openapi.json", "/docs"])
 def test_non_api_responses_with_a_body_carry_an_etag_too(client, path):
     first, again = client.get(path), client.get(path)
     assert first.status_code == 200 and first.content

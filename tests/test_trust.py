@@ -277,7 +277,7 @@ def test_live_server_names_no_implementation(tmp_path) -> None:
     port = free_port()
     with serving(port, env, tmp_path / "serve.log"):
         base = f"http://127.0.0.1:{port}"
-        answers = [urllib.request.urlopen(f"{base}/health", timeout=5)]
+        answers = [urllib.request.urlopen(f"{base}/healthz", timeout=5)]
         post = urllib.request.Request(f"{base}/api/v2/callreport/list", data=b"{}", method="POST")
         answers.append(urllib.request.urlopen(post, timeout=5))
         with pytest.raises(urllib.error.HTTPError) as not_found:

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, StrictInt, StrictStr, field_validator
 from sqlalchemy.engine import Connection
 
-from callreport import db, errors, filters, queries
+from callreport import db, errors, filters, metrics, queries
 from callreport.auth import check_timezone
 from callreport.context import Ctx
 from callreport.export.columns import record, records
@@ -149,4 +149,5 @@ def ingest(ctx: Ctx, p: IngestParams) -> dict:
     rows = to_rows(ctx.principal.account_id, p.calls, ZoneInfo(ctx.principal.account_tz))
     with db.writing(ctx.engine) as conn:
         inserted, updated = queries.upsert(conn, ctx.principal.account_id, rows)
+    metrics.ingested("api", inserted + updated)
     return {"inserted": inserted, "updated": updated}
