@@ -16,6 +16,7 @@ from callreport import __version__, auth, console, db, errors, ops
 from callreport.apidocs import add_docs
 from callreport.context import Ctx
 from callreport.memory import BodyQueue, tune_process
+from callreport.principal import Principal
 from callreport.ratelimit import RateLimiter
 from callreport.settings import Settings
 from callreport.sources import push as pbx_push
@@ -93,7 +94,7 @@ def create_app(settings: Settings, *, engine: Any = None, storage: Any = None, m
     return app
 
 
-def _authenticate(app: FastAPI, creds: dict) -> auth.Principal:
+def _authenticate(app: FastAPI, creds: dict) -> Principal:
     with app.state.engine.connect() as conn:
         return auth.authenticate(conn, creds)
 

@@ -7,40 +7,18 @@ import hashlib
 import hmac
 import secrets
 import time
-import zoneinfo
-from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from callreport import errors
 from callreport.models import accounts, credentials, login_failures, users
+from callreport.principal import Principal
+from callreport.zones import check_timezone
 
 PERMISSIONS = ("LIST_CALL_LOG", "VIEW_NUMBER", "INGEST_CALL_LOG", "ADMIN")
 # scrypt at n=2**14 costs ~40 ms and 16 MiB: slow for guessing, cheap enough for logins.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who is asking: their account, permissions and agent limit."""
-
-    account_id: str
-    account_name: str
-    account_tz: str
-    user_id: str
-    permissions: frozenset[str]
-    agents: tuple[str, ...] | None
-
-    @property
-    def sees_numbers(self) -> bool:
-        """Whether full phone numbers may be shown to this user."""
-        return "VIEW_NUMBER" in self.permissions
-
-    @property
-    def is_admin(self) -> bool:
-        """Whether this user manages every export request of the account."""
-        return "ADMIN" in self.permissions
 
 
 def new_id() -> str:
@@ -67,22 +45,11 @@ def verify_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(got.hex(), digest)
 
 
-# A hash to verify against when the username is unknown, so both answers take as long.
-_DUMMY_HASH = hash_password(secrets.token_hex(8))
-
-
 @functools.cache
-def _zone_names() -> frozenset[str]:
-    # Only real zones: ZoneInfo() also opens folders of the tz database ("Asia": IsADirectoryError)
-    # and paths ("../etc"); the list is read once (~100 ms), a set lookup after that.
-    return frozenset(zoneinfo.available_timezones())
-
-
-def check_timezone(name: str) -> str:
-    """The name if it is an IANA timezone, else ValueError."""
-    if name not in _zone_names():
-        raise ValueError(f"unknown timezone {name!r}: use an IANA zone name such as Asia/Kolkata or UTC")
-    return name
+def _dummy_hash() -> str:
+    """A hash to verify against when the username is unknown, so both answers take as long."""
+    # Made at the first login, not at import: importing auth must not cost a ~40 ms scrypt.
+    return hash_password(secrets.token_hex(8))
 
 
 def create_account(conn: Connection, name: str, timezone: str = "UTC") -> str:
@@ -199,8 +166,9 @@ def login(conn: Connection, username: str, password: str, ttl_seconds: int, max_
             f"Too many failed logins for this username; try again in {wait} seconds.",
             message="Invalid username or password",
         )
+    dummy = _dummy_hash()  # made before the lookup, so even the first unknown username costs no extra time
     user = conn.execute(sa.select(users.c.id, users.c.password_hash).where(users.c.username == username)).first()
-    ok = verify_password(password, user.password_hash if user else _DUMMY_HASH) and user is not None
+    ok = verify_password(password, user.password_hash if user else dummy) and user is not None
     if not ok:
         conn.execute(login_failures.insert().values(username=username, at=now))
         raise errors.InvalidToken(message="Invalid username or password")

@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from callreport import auth, db, errors, metrics, queries
+from callreport import auth, db, errors, metrics, queries, zones
 from callreport.settings import Settings
 from callreport.time_format import account_time
 
@@ -113,7 +113,7 @@ def account_create(
 ) -> None:
     """Create an account (tenant)."""
     try:
-        auth.check_timezone(timezone)
+        zones.check_timezone(timezone)
     except ValueError as exc:
         fail(str(exc), json)
     with db.writing(_engine(Settings())) as conn:

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from callreport.auth import Principal
+from callreport.principal import Principal
 from callreport.settings import Settings
 
 

@@ -27,8 +27,8 @@ from pydantic import (
 )
 from sqlalchemy.sql.elements import ColumnElement
 
-from callreport.auth import check_timezone
 from callreport.models import calls
+from callreport.zones import check_timezone
 
 MAX_ITEMS = 1000
 # §9 Sizes: at most 20 callAnalysis conditions with at most 1,000 list values among them all.

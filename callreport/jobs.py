@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine, Row
 
 from callreport import db
-from callreport.auth import Principal
 from callreport.models import export_requests as jobs
+from callreport.principal import Principal
 
 STATES = ("pending", "running", "done", "failed", "cancelled", "expired")
 FINAL = ("done", "failed", "cancelled", "expired")

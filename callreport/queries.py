@@ -14,8 +14,8 @@ from sqlalchemy.engine import Connection, Row
 from sqlalchemy.sql import Select
 
 from callreport import cursors, filters, sealing
-from callreport.auth import Principal
 from callreport.models import calls
+from callreport.principal import Principal
 
 EPOCH_DAY = date(1970, 1, 1)
 # Lists and exports never show the timeline; not decoding its JSON saves ~20% per row.

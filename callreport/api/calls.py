@@ -10,13 +10,13 @@ from pydantic import BaseModel, Field, StrictInt, StrictStr, field_validator
 from sqlalchemy.engine import Connection
 
 from callreport import db, errors, filters, metrics, queries
-from callreport.auth import check_timezone
 from callreport.context import Ctx
 from callreport.export.columns import record, records
 from callreport.filters import STRICT, CallFilter
 from callreport.ingest import IngestParams, to_rows
 from callreport.queries import totals_of
 from callreport.transport import Api
+from callreport.zones import check_timezone
 
 api = Api("/api/v2/callreport")
 TAGS = ["calls"]

@@ -17,16 +17,16 @@ import sqlalchemy as sa
 from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
 
-from callreport import auth, errors, filters, queries
+from callreport import errors, filters, queries
 from callreport.api import auth as auth_api
 from callreport.api import calls as calls_api
 from callreport.api import downloads as downloads_api
 from callreport.api import exports as exports_api
 from callreport.context import Ctx
 from callreport.models import calls
+from callreport.principal import Principal
 from callreport.transport import describe_validation
 
-Principal = auth.Principal
 ApiError = errors.ApiError
 CallFilter = filters.CallFilter
 FILTER_FIELDS = tuple(CallFilter.model_fields)

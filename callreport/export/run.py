@@ -18,10 +18,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine, Row
 
 from callreport import filters, jobs, queries
-from callreport.auth import Principal
 from callreport.export.columns import resolve_columns, row_reader
 from callreport.export.meta import ReportMeta
 from callreport.models import accounts
+from callreport.principal import Principal
 from callreport.settings import Settings
 from callreport.storage import StorageError
 
