@@ -13,7 +13,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from callreport import auth, db, errors, metrics, queries, zones
+from callreport import auth, db, errors, metrics, zones
+from callreport.repo import calls as calls_repo
 from callreport.settings import Settings
 from callreport.time_format import account_time
 
@@ -268,7 +269,7 @@ def load_records(
             except errors.ApiError as exc:
                 raise ValueError(exc.detail or exc.message) from None
             with db.writing(engine) as conn:
-                ins, upd = queries.upsert(conn, account_id, rows)
+                ins, upd = calls_repo.upsert(conn, account_id, rows)
             counts["inserted"] += ins
             counts["updated"] += upd
             counts["batches"] += 1

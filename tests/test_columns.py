@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from callreport.export.columns import DEFAULT_COLUMNS, mask_number, resolve_columns, row_reader, row_values
-from callreport.queries import ROW_COLUMNS
+from callreport.repo.calls import ROW_COLUMNS
 
 FIELDS = [c.name for c in ROW_COLUMNS]
 Row = namedtuple("Row", FIELDS)

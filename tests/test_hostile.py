@@ -427,7 +427,7 @@ def test_secrets_never_appear_in_the_logs(stack, caplog, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("the query failed")
 
-    monkeypatch.setattr("callreport.queries.count", broken)
+    monkeypatch.setattr("callreport.repo.calls.count", broken)
     assert stack.post("reportCount", {**tenant.creds, "agentIds": [tenant.password]})["code"] == 1009
     assert stack.post("logout", {"ssid": ssid}, family="auth")["status"] == "success"
     text = caplog.text + "".join(repr(r.args) + r.getMessage() for r in caplog.records)

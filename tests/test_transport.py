@@ -13,8 +13,9 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from callreport import db, queries
+from callreport import db
 from callreport.app import create_app
+from callreport.repo import calls as calls_repo
 from tests.conftest import PG_ADMIN_URL, _pg_available, call, make_tenant
 
 MIB = 1 << 20
@@ -494,7 +495,7 @@ def test_unexpected_failure_is_1009_logged_with_a_request_id(client, who, monkey
     def boom(*args, **kwargs):
         raise RuntimeError("secret internals at /srv/app/queries.py line 42")
 
-    monkeypatch.setattr(queries, "count", boom)
+    monkeypatch.setattr(calls_repo, "count", boom)
     with caplog.at_level(logging.ERROR):
         resp = client.post(COUNT, json=who.creds)
     assert resp.status_code == 200

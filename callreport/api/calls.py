@@ -9,18 +9,19 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, StrictInt, StrictStr, field_validator
 from sqlalchemy.engine import Connection
 
-from callreport import db, errors, filters, metrics, queries
+from callreport import db, errors, filters, metrics
 from callreport.context import Ctx
 from callreport.export.columns import record, records
 from callreport.filters import STRICT, CallFilter
 from callreport.ingest import IngestParams, to_rows
-from callreport.queries import totals_of
+from callreport.repo import calls as calls_repo
+from callreport.repo.calls import totals_of
 from callreport.transport import Api
 from callreport.zones import check_timezone
 
 api = Api("/api/v2/callreport")
 TAGS = ["calls"]
-FIELDS = [c.name for c in queries.ROW_COLUMNS]
+FIELDS = [c.name for c in calls_repo.ROW_COLUMNS]
 
 
 class ListParams(CallFilter):
@@ -73,7 +74,7 @@ def _page(ctx: Ctx, p: ListParams, masked: bool) -> dict:
     r = resolved(ctx, p)
     with budgeted(ctx) as conn:
         try:
-            rows, next_cursor = queries.list_page(conn, ctx.principal, r, p.limit, p.page, p.cursor)
+            rows, next_cursor = calls_repo.list_page(conn, ctx.principal, r, p.limit, p.page, p.cursor)
         except ValueError as exc:
             raise errors.InvalidParameters(f"cursor {exc}.") from None
     data = records(rows, FIELDS, r.tz, masked)
@@ -97,7 +98,7 @@ def report_count(ctx: Ctx, p: CallFilter) -> dict:
     """How many calls match the filters."""
     r = resolved(ctx, p)
     with budgeted(ctx) as conn:
-        return {"count": queries.count(conn, ctx.principal, r)}
+        return {"count": calls_repo.count(conn, ctx.principal, r)}
 
 
 @api.endpoint("detail", DetailParams, tags=TAGS)
@@ -105,7 +106,7 @@ def detail(ctx: Ctx, p: DetailParams) -> dict:
     """One call with its events."""
     r = resolved(ctx, CallFilter(timezone=p.timezone))
     with ctx.engine.connect() as conn:
-        row = queries.get_call(conn, ctx.principal, p.callId)
+        row = calls_repo.get_call(conn, ctx.principal, p.callId)
     if row is None:
         raise errors.NotExists("Call")
     return {"data": record(row, r.tz, not ctx.principal.sees_numbers, with_events=True)}
@@ -130,7 +131,7 @@ def summary(ctx: Ctx, p: SummaryParams) -> dict:
     """Totals per agent, day, hour, status, direction, callType, campaign, department or disposition."""
     r = resolved(ctx, p)
     with budgeted(ctx) as conn:
-        groups = queries.summary(conn, ctx.principal, r, p.groupBy)
+        groups = calls_repo.summary(conn, ctx.principal, r, p.groupBy)
     data = []
     for g in groups:
         item = {"key": g["key"]}
@@ -148,6 +149,6 @@ def ingest(ctx: Ctx, p: IngestParams) -> dict:
 
     rows = to_rows(ctx.principal.account_id, p.calls, ZoneInfo(ctx.principal.account_tz))
     with db.writing(ctx.engine) as conn:
-        inserted, updated = queries.upsert(conn, ctx.principal.account_id, rows)
+        inserted, updated = calls_repo.upsert(conn, ctx.principal.account_id, rows)
     metrics.ingested("api", inserted + updated)
     return {"inserted": inserted, "updated": updated}

@@ -17,11 +17,12 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, Row
 
-from callreport import filters, jobs, queries
+from callreport import filters, jobs
 from callreport.export.columns import resolve_columns, row_reader
 from callreport.export.meta import ReportMeta
 from callreport.models import accounts
 from callreport.principal import Principal
+from callreport.repo import calls as calls_repo
 from callreport.settings import Settings
 from callreport.storage import StorageError
 
@@ -56,10 +57,10 @@ def job_scope(job: Row) -> tuple[Principal, filters.Resolved, bool]:
 
 def report_meta(conn: sa.Connection, job: Row, principal: Principal, r: filters.Resolved) -> ReportMeta:
     """Title, filters in words and the summary figures that Excel and PDF show."""
-    by_status = queries.summary(conn, principal, r, "status")
-    totals = queries.totals_of(by_status)
-    per_day = queries.summary(conn, principal, r, "day")
-    by_agent = queries.summary(conn, principal, r, "agent")
+    by_status = calls_repo.summary(conn, principal, r, "status")
+    totals = calls_repo.totals_of(by_status)
+    per_day = calls_repo.summary(conn, principal, r, "day")
+    by_agent = calls_repo.summary(conn, principal, r, "agent")
     name = conn.execute(sa.select(accounts.c.name).where(accounts.c.id == job.account_id)).scalar() or ""
     return ReportMeta(
         title=job.title,
@@ -127,7 +128,7 @@ def run_export(
     last_beat = [time.monotonic()]
 
     with tempfile.TemporaryDirectory(prefix="callreport-") as tmp, _reading(engine) as conn, conn.begin():
-        total = queries.count(conn, principal, r)
+        total = calls_repo.count(conn, principal, r)
         if job.format == "pdf" and total > settings.pdf_max_rows:
             raise TooLarge(
                 f"{total} calls match; a PDF holds at most {settings.pdf_max_rows} "
@@ -143,9 +144,9 @@ def run_export(
                 if not jobs.heartbeat(engine, job.id, worker, settings.job_lease_seconds, pct, done):
                     raise Stopped("job cancelled or taken over")
 
-        fields = [c.name for c in queries.ROW_COLUMNS]
+        fields = [c.name for c in calls_repo.ROW_COLUMNS]
         reader = row_reader(columns, fields, r.tz, masked, iso_times=job.format == "csv")
-        rows = map(reader, queries.stream(conn, principal, r))
+        rows = map(reader, calls_repo.stream(conn, principal, r))
         path = Path(tmp) / f"export.{EXTENSIONS[job.format]}"
         count = _write(job.format, columns, rows, path, lambda: report_meta(conn, job, principal, r), progress)
         size, sha = _digest(path)

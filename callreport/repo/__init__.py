@@ -1,0 +1,1 @@
+"""The repository layer: every SQL statement over calls, export requests and accounts."""
