@@ -1,4 +1,8 @@
-"""Accounts, users and credentials: hashing, issuing, checking and revoking secrets."""
+"""Accounts, users and credentials: hashing, issuing, checking and revoking secrets (SQL in repo.accounts).
+
+create_account, create_user, issue and revoke are the operator's (the CLI's, the demo's): they act
+as the operator, not as a principal.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +12,11 @@ import hmac
 import secrets
 import time
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from callreport import errors
-from callreport.models import accounts, credentials, login_failures, users
 from callreport.principal import Principal
+from callreport.repo import accounts as repo
 from callreport.zones import check_timezone
 
 PERMISSIONS = ("LIST_CALL_LOG", "VIEW_NUMBER", "INGEST_CALL_LOG", "ADMIN")
@@ -53,13 +56,9 @@ def _dummy_hash() -> str:
 
 
 def create_account(conn: Connection, name: str, timezone: str = "UTC") -> str:
-    """A new account; returns its id."""
+    """A new account, made by the operator; returns its id."""
     account_id = new_id()
-    conn.execute(
-        accounts.insert().values(
-            id=account_id, name=name, timezone=check_timezone(timezone), created_at=int(time.time())
-        )
-    )
+    repo.insert_account(conn, account_id, name, check_timezone(timezone), int(time.time()))
     return account_id
 
 
@@ -71,50 +70,51 @@ def create_user(
     permissions: list[str],
     agents: list[str] | None = None,
 ) -> str:
-    """A new user of the account; returns its id."""
+    """A new user of the account, made by the operator; returns its id."""
     unknown = set(permissions) - set(PERMISSIONS)
     if unknown:
         raise ValueError(f"unknown permission(s): {', '.join(sorted(unknown))}")
-    if conn.execute(sa.select(accounts.c.id).where(accounts.c.id == account_id)).first() is None:
+    if not repo.account_exists(conn, account_id):
         raise ValueError(f"no account {account_id}")
     user_id = new_id()
-    conn.execute(
-        users.insert().values(
-            id=user_id,
-            account_id=account_id,
-            username=username,
-            password_hash=hash_password(password),
-            permissions=",".join(sorted(set(permissions))),
-            agents=agents or None,
-            created_at=int(time.time()),
-        )
+    repo.insert_user(
+        conn,
+        {
+            "id": user_id,
+            "account_id": account_id,
+            "username": username,
+            "password_hash": hash_password(password),
+            "permissions": ",".join(sorted(set(permissions))),
+            "agents": agents or None,
+            "created_at": int(time.time()),
+        },
     )
     return user_id
 
 
 def issue(conn: Connection, user_id: str, kind: str, ttl_seconds: float | None) -> tuple[str, int | None]:
     """A new session or token for the user: (secret, expires_at epoch or None)."""
-    if conn.execute(sa.select(users.c.id).where(users.c.id == user_id)).first() is None:
+    if not repo.user_exists(conn, user_id):
         raise ValueError(f"no user {user_id}")
     secret = secrets.token_urlsafe(32)
     now = int(time.time())
     expires = None if ttl_seconds is None else now + int(ttl_seconds)
-    conn.execute(
-        credentials.insert().values(
-            user_id=user_id, kind=kind, secret_hash=hash_secret(secret), created_at=now, expires_at=expires
-        )
+    repo.insert_credential(
+        conn,
+        {
+            "user_id": user_id,
+            "kind": kind,
+            "secret_hash": hash_secret(secret),
+            "created_at": now,
+            "expires_at": expires,
+        },
     )
     return secret, expires
 
 
 def revoke(conn: Connection, user_id: str, kind: str) -> int:
-    """Revoke every live credential of that kind of the user; returns how many."""
-    result = conn.execute(
-        credentials.update()
-        .where(credentials.c.user_id == user_id, credentials.c.kind == kind, credentials.c.revoked_at.is_(None))
-        .values(revoked_at=int(time.time()))
-    )
-    return result.rowcount
+    """Revoke every live credential of that kind of the user, as the operator; returns how many."""
+    return repo.revoke_kind(conn, user_id, kind, int(time.time()))
 
 
 def authenticate(conn: Connection, creds: dict[str, str]) -> Principal:
@@ -122,22 +122,7 @@ def authenticate(conn: Connection, creds: dict[str, str]) -> Principal:
     secret = creds.get("ssid") or creds["token"]
     kind = "session" if "ssid" in creds else "token"
     now = int(time.time())
-    row = conn.execute(
-        sa.select(
-            credentials.c.secret_hash,
-            credentials.c.user_id,
-            credentials.c.expires_at,
-            credentials.c.revoked_at,
-            users.c.permissions,
-            users.c.agents,
-            accounts.c.id.label("account_id"),
-            accounts.c.name.label("account_name"),
-            accounts.c.timezone,
-        )
-        .join(users, users.c.id == credentials.c.user_id)
-        .join(accounts, accounts.c.id == users.c.account_id)
-        .where(credentials.c.secret_hash == hash_secret(secret), credentials.c.kind == kind)
-    ).first()
+    row = repo.credential(conn, hash_secret(secret), kind)
     if row is None or row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= now):
         raise errors.InvalidToken()
     if kind == "token" and not hmac.compare_digest(row.user_id.encode(), creds["userId"].encode()):
@@ -155,45 +140,30 @@ def authenticate(conn: Connection, creds: dict[str, str]) -> Principal:
 def login(conn: Connection, username: str, password: str, ttl_seconds: int, max_failures: int, window: int) -> dict:
     """Check a username and password and open a session; throttled per username."""
     now = int(time.time())
-    recent = conn.execute(
-        sa.select(sa.func.count(), sa.func.min(login_failures.c.at)).where(
-            login_failures.c.username == username, login_failures.c.at > now - window
-        )
-    ).one()
-    if recent[0] >= max_failures:
-        wait = max(1, recent[1] + window - now)
+    failures, first = repo.recent_failures(conn, username, now - window)
+    if failures >= max_failures:
+        wait = max(1, first + window - now)
         raise errors.InvalidToken(
             f"Too many failed logins for this username; try again in {wait} seconds.",
             message="Invalid username or password",
         )
     dummy = _dummy_hash()  # made before the lookup, so even the first unknown username costs no extra time
-    user = conn.execute(sa.select(users.c.id, users.c.password_hash).where(users.c.username == username)).first()
+    user = repo.password_of(conn, username)
     ok = verify_password(password, user.password_hash if user else dummy) and user is not None
     if not ok:
-        conn.execute(login_failures.insert().values(username=username, at=now))
+        repo.record_failure(conn, username, now)
         raise errors.InvalidToken(message="Invalid username or password")
-    conn.execute(login_failures.delete().where(login_failures.c.username == username))
+    repo.clear_failures(conn, username)
     ssid, expires = issue(conn, user.id, "session", ttl_seconds)
     return {"ssid": ssid, "userId": user.id, "expiresAt": expires}
 
 
 def logout(conn: Connection, ssid: str) -> None:
     """End the session (unknown or dead ssid: 1014)."""
-    result = conn.execute(
-        credentials.update()
-        .where(
-            credentials.c.secret_hash == hash_secret(ssid),
-            credentials.c.kind == "session",
-            credentials.c.revoked_at.is_(None),
-        )
-        .values(revoked_at=int(time.time()))
-    )
-    if result.rowcount == 0:
+    if repo.revoke_secret(conn, hash_secret(ssid), "session", int(time.time())) == 0:
         raise errors.InvalidToken()
 
 
 def account_zone(conn: Connection, user_id: str) -> str:
     """The timezone of the user's account."""
-    return conn.execute(
-        sa.select(accounts.c.timezone).join(users, users.c.account_id == accounts.c.id).where(users.c.id == user_id)
-    ).scalar_one()
+    return repo.user_zone(conn, user_id)

@@ -249,13 +249,11 @@ def load_records(
     """Validate and upsert records in atomic batches, with a progress bar; returns the counts."""
     from zoneinfo import ZoneInfo
 
-    import sqlalchemy as sa
-
     from callreport.ingest import InvalidRecord, to_rows
-    from callreport.models import accounts
+    from callreport.repo import accounts as accounts_repo
 
     with engine.connect() as conn:
-        tz = conn.execute(sa.select(accounts.c.timezone).where(accounts.c.id == account_id)).scalar()
+        tz = accounts_repo.account_timezone(conn, account_id)
     if tz is None:
         raise ValueError(f"no account {account_id}")
     counts = {"inserted": 0, "updated": 0, "batches": 0}

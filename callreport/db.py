@@ -109,6 +109,12 @@ def analyze(engine: Engine) -> None:
         conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
+def ping(engine: Engine) -> None:
+    """Run a trivial statement: raises when the database cannot be reached."""
+    with engine.connect() as conn:
+        conn.exec_driver_sql("SELECT 1")
+
+
 def is_postgres(engine: Engine | sa.Connection) -> bool:
     """Whether the engine (or connection) talks to PostgreSQL."""
     return engine.dialect.name == "postgresql"

@@ -11,7 +11,8 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from callreport import auth, db
-from callreport.models import calls, server_keys, users
+from callreport.repo import accounts as accounts_repo
+from callreport.repo import calls as calls_repo
 
 # A row of server_keys names the demo's admin user: the demo belongs to the database, so a second
 # `make run` (or `callreport demo` from another folder on the same PostgreSQL) finds it.
@@ -46,12 +47,12 @@ def open_demo(engine: sa.Engine, session_ttl: int) -> Demo:
         else:
             account_id, user_id, username, loaded_at = found
             # Only a hash of the old password is kept: a reused demo gets a new one to print.
-            conn.execute(users.update().where(users.c.id == user_id).values(password_hash=auth.hash_password(password)))
+            accounts_repo.set_password_hash(conn, user_id, auth.hash_password(password))
             reused = True
         token, _ = auth.issue(conn, user_id, "token", None)
         ssid, _ = auth.issue(conn, user_id, "session", session_ttl)
-        stored = conn.execute(sa.select(sa.func.count()).select_from(calls).where(calls.c.account_id == account_id))
-        return Demo(account_id, user_id, username, password, token, ssid, reused, stored.scalar_one(), loaded_at)
+        stored = calls_repo.stored(conn, account_id)
+        return Demo(account_id, user_id, username, password, token, ssid, reused, stored, loaded_at)
 
 
 def needs_calls(demo: Demo, wanted: int, now: float | None = None) -> bool:
@@ -66,15 +67,11 @@ def needs_calls(demo: Demo, wanted: int, now: float | None = None) -> bool:
 def mark_loaded(engine: sa.Engine, demo: Demo) -> None:
     """Record that the demo's calls were generated now."""
     with db.writing(engine) as conn:
-        conn.execute(server_keys.update().where(server_keys.c.name == MARKER).values(created_at=int(time.time())))
+        accounts_repo.touch_marker(conn, MARKER, int(time.time()))
 
 
 def _find(conn: sa.Connection) -> tuple[str, str, str, int] | None:
-    row = conn.execute(
-        sa.select(users.c.id, users.c.account_id, users.c.username, server_keys.c.created_at)
-        .select_from(server_keys.join(users, users.c.id == server_keys.c.secret))
-        .where(server_keys.c.name == MARKER)
-    ).first()
+    row = accounts_repo.marked_user(conn, MARKER)
     if row is None:
         return None
     # created_at 0 means "made, calls not loaded yet" (an interrupted first run).
@@ -85,13 +82,12 @@ def _create(conn: sa.Connection, password: str) -> tuple[str, str, str]:
     account_id = auth.create_account(conn, ACCOUNT_NAME, ZONE)
     username = _free_username(conn, "demo")
     user_id = auth.create_user(conn, account_id, username, password, list(auth.PERMISSIONS))
-    conn.execute(server_keys.delete().where(server_keys.c.name == MARKER))  # a marker left by a deleted user
-    conn.execute(server_keys.insert().values(name=MARKER, secret=user_id, created_at=0))
+    accounts_repo.set_marker(conn, MARKER, user_id)
     return account_id, user_id, username
 
 
 def _free_username(conn: sa.Connection, base: str) -> str:
     name = base
-    while conn.execute(sa.select(users.c.id).where(users.c.username == name)).first():
+    while accounts_repo.username_taken(conn, name):
         name = f"{base}-{secrets.token_hex(3)}"
     return name

@@ -15,14 +15,12 @@ import threading
 import time
 import weakref
 
-import sqlalchemy as sa
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from callreport import db
-from callreport.models import server_keys
+from callreport.repo import accounts as accounts_repo
 
 NONCE_BYTES = 12
 TAG_BYTES = 16
@@ -39,13 +37,8 @@ class Unsealable(ValueError):
 
 def _stored_key(engine: Engine, name: str) -> bytes:
     """The named key from the database, made first if absent (race-free on both databases)."""
-    insert = (postgresql.insert if db.is_postgres(engine) else sqlite.insert)(server_keys)
-    fresh = insert.values(name=name, secret=secrets.token_hex(32), created_at=int(time.time()))
-    # Two processes starting at once both try to insert; the loser's row is dropped and both
-    # then read the winner's, so every process seals and opens with the same key.
     with db.writing(engine) as conn:
-        conn.execute(fresh.on_conflict_do_nothing(index_elements=["name"]))
-        secret = conn.execute(sa.select(server_keys.c.secret).where(server_keys.c.name == name)).scalar_one()
+        secret = accounts_repo.server_key(conn, name, secrets.token_hex(32), int(time.time()))
     return bytes.fromhex(secret)
 
 

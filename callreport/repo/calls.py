@@ -61,6 +61,13 @@ def count(conn: Connection, principal: Principal, r: filters.Resolved) -> int:
     return conn.execute(matching(principal, r, conn.dialect.name, sa.func.count())).scalar_one()
 
 
+def stored(conn: Connection, account_id: str) -> int:
+    """How many calls the account has, for the operator (the demo), not scoped to a principal."""
+    return conn.execute(
+        sa.select(sa.func.count()).select_from(calls).where(calls.c.account_id == account_id)
+    ).scalar_one()
+
+
 def get_call(conn: Connection, principal: Principal, call_id: str) -> Row | None:
     """One call by its callId, if the principal may see it."""
     stmt = scoped(sa.select(calls), principal).where(calls.c.call_id == call_id)
