@@ -1,8 +1,8 @@
-"""Export jobs as rows: create, claim with a lease, heartbeat, finish, fail, cancel, release, expire.
+"""Export job state rules: the states, the attempt limit, and the one place `expired` is computed.
 
-Every transition after the claim is conditional on the worker still holding the lease, so a
-worker that lost its job (cancelled, or taken over after its lease ran out) can never
-overwrite the outcome of another.
+A done request whose retention has ended is shown (and filtered) as expired at once, before the
+worker's sweep deletes its file and records the state; `shown_state` says so in Python and
+`lapsed`/`shown_state_sql` say the same in SQL, side by side so the two cannot drift.
 """
 
 from __future__ import annotations
@@ -11,289 +11,29 @@ import time
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine, Row
+from sqlalchemy.sql.elements import ColumnElement
 
-from callreport import db
-from callreport.models import export_requests as jobs
-from callreport.principal import Principal
+from callreport.models import export_requests
 
 STATES = ("pending", "running", "done", "failed", "cancelled", "expired")
 FINAL = ("done", "failed", "cancelled", "expired")
 MAX_ATTEMPTS = 3  # a job that killed its worker this often is failed, not retried forever
 
 
-def _covered(agents: tuple[str, ...], postgres: bool) -> Any:
-    """Whether the request's agent set is known and lies within `agents` (a JSON array subset test)."""
-    spread = sa.func.jsonb_array_elements_text if postgres else sa.func.json_each
-    elems = spread(jobs.c.agent_scope).table_valued("value")
-    outside = sa.select(1).select_from(elems).where(elems.c.value.not_in(list(agents))).exists()
-    return sa.and_(jobs.c.agent_scope.is_not(None), ~outside)
-
-
-def visible(conn: sa.Connection, principal: Principal) -> list[Any]:
-    """The conditions under which a principal sees an export request (API.md §4)."""
-    conds = [jobs.c.account_id == principal.account_id]
-    own = jobs.c.created_by == principal.user_id
-    if not principal.is_admin:
-        return [*conds, own]
-    # An ADMIN reaches another user's request only where it could have made that file itself.
-    limits = []
-    if not principal.sees_numbers:
-        limits.append(jobs.c.masked == sa.true())
-    if principal.agents is not None:
-        limits.append(_covered(principal.agents, db.is_postgres(conn)))
-    if limits:
-        conds.append(sa.or_(own, sa.and_(*limits)))
-    return conds
-
-
-def agent_scope(agents: tuple[str, ...] | None, agent_ids: list[str] | None) -> list[str] | None:
-    """The agents a request may cover: the creator's, narrowed by its agentIds filter; None for all."""
-    if agents is None and agent_ids is None:
-        return None
-    if agents is None or agent_ids is None:
-        return sorted(set(agents if agent_ids is None else agent_ids))
-    return sorted(set(agents) & set(agent_ids))
-
-
-def get(conn: sa.Connection, principal: Principal, request_id: str) -> Row | None:
-    """One request the principal may see."""
-    return conn.execute(sa.select(jobs).where(jobs.c.id == request_id, *visible(conn, principal))).first()
-
-
-def find_idempotent(conn: sa.Connection, principal: Principal, key: str, since: int) -> Row | None:
-    """The user's earliest request with this idempotency key in the window."""
-    if db.is_postgres(conn):
-        # Two retries racing under READ COMMITTED would both find nothing and both insert; this
-        # lock, held to the end of the caller's transaction, makes the second wait for the first.
-        # (SQLite's BEGIN IMMEDIATE already serialises the writers.)
-        conn.execute(
-            sa.select(
-                sa.func.pg_advisory_xact_lock(
-                    sa.func.hashtextextended(f"callreport-idempotency:{principal.user_id}:{key}", 0)
-                )
-            )
-        )
-    return conn.execute(
-        sa.select(jobs)
-        .where(
-            jobs.c.account_id == principal.account_id,
-            jobs.c.created_by == principal.user_id,
-            jobs.c.idempotency_key == key,
-            jobs.c.created_at >= since,
-        )
-        .order_by(jobs.c.created_at, jobs.c.id)
-        .limit(1)
-    ).first()
-
-
-def active(conn: sa.Connection, principal: Principal) -> int:
-    """How many of the user's requests are pending or running, locked against a racing create."""
-    if db.is_postgres(conn):
-        # As in find_idempotent: two creates at the cap must not both count 9; the second waits
-        # here until the first commits. (SQLite's BEGIN IMMEDIATE already serialises them.)
-        conn.execute(
-            sa.select(
-                sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(f"callreport-active:{principal.user_id}", 0))
-            )
-        )
-    return conn.execute(
-        sa.select(sa.func.count())
-        .select_from(jobs)
-        .where(
-            jobs.c.account_id == principal.account_id,
-            jobs.c.state.in_(("pending", "running")),
-            jobs.c.created_by == principal.user_id,
-        )
-    ).scalar_one()
-
-
-def create(conn: sa.Connection, values: dict) -> None:
-    """Insert a pending request."""
-    conn.execute(jobs.insert().values(state="pending", progress=0, row_count=0, created_at=int(time.time()), **values))
-
-
-def page(
-    conn: sa.Connection,
-    principal: Principal,
-    formats: list[str] | None,
-    states: list[str] | None,
-    limit: int,
-    offset: int,
-) -> list[Row]:
-    """A page of requests the principal sees, newest first."""
-    stmt = sa.select(jobs).where(*visible(conn, principal))
-    if formats:
-        stmt = stmt.where(jobs.c.format.in_(formats))
-    if states:
-        # A done request past its retention is shown as expired before the sweep deletes its
-        # file, so it is filtered as expired too.
-        lapsed = sa.and_(jobs.c.state == "done", jobs.c.expires_at <= time.time())
-        stmt = stmt.where(sa.case((lapsed, "expired"), else_=jobs.c.state).in_(states))
-    stmt = stmt.order_by(jobs.c.created_at.desc(), jobs.c.id.desc()).limit(limit).offset(offset)
-    return list(conn.execute(stmt))
-
-
-def set_title(conn: sa.Connection, principal: Principal, request_id: str, title: str) -> bool:
-    """Give a request the principal sees a user-chosen title (it names the file); whether it did."""
-    stmt = jobs.update().where(jobs.c.id == request_id, *visible(conn, principal)).values(title=title, title_set=True)
-    return conn.execute(stmt).rowcount == 1
-
-
-def cancel(conn: sa.Connection, principal: Principal, request_id: str) -> None:
-    """Cancel a pending or running request the principal sees; a finished one is left as it is."""
-    conn.execute(
-        jobs.update()
-        .where(jobs.c.id == request_id, jobs.c.state.in_(("pending", "running")), *visible(conn, principal))
-        .values(state="cancelled", finished_at=int(time.time()), lease_owner=None, lease_expires_at=None)
-    )
-
-
-# --- the worker's side -------------------------------------------------------------------
-
-
-def _fair_order(now: float) -> list[Any]:
-    """Accounts take turns: fewest jobs running first, then the one served longest ago, then the oldest job."""
-    peer = jobs.alias("peer")
-    mates = peer.c.account_id == jobs.c.account_id
-    running = sa.select(sa.func.count()).where(mates, peer.c.state == "running", peer.c.lease_expires_at >= now)
-    # With one worker nothing else is ever running, so the last claim is what makes turns.
-    served = sa.select(sa.func.coalesce(sa.func.max(peer.c.claimed_at), 0.0)).where(mates)
-    return [running.scalar_subquery(), served.scalar_subquery(), jobs.c.created_at, jobs.c.id]
-
-
-def claim(engine: Engine, worker: str, lease_seconds: float) -> Row | None:
-    """Take the next job, fairly between accounts (a pending one, or a running one whose lease ran out)."""
-    now = time.time()
-    claimable = sa.or_(
-        jobs.c.state == "pending",
-        sa.and_(jobs.c.state == "running", jobs.c.lease_expires_at < now),
-    )
-    pick = sa.select(jobs.c.id, jobs.c.attempts).where(claimable).order_by(*_fair_order(now)).limit(1)
-    with db.writing(engine) as conn:
-        if db.is_postgres(conn):
-            pick = pick.with_for_update(skip_locked=True)
-        row = conn.execute(pick).first()
-        if row is None:
-            return None
-        if row.attempts >= MAX_ATTEMPTS:
-            conn.execute(
-                jobs.update()
-                .where(jobs.c.id == row.id)
-                .values(
-                    state="failed",
-                    finished_at=int(now),
-                    lease_owner=None,
-                    error=f"the job stopped its worker {row.attempts} times; not retried",
-                )
-            )
-            return None
-        conn.execute(
-            jobs.update()
-            .where(jobs.c.id == row.id)
-            .values(
-                state="running",
-                lease_owner=worker,
-                lease_expires_at=now + lease_seconds,
-                claimed_at=now,
-                attempts=jobs.c.attempts + 1,
-                started_at=sa.func.coalesce(jobs.c.started_at, int(now)),
-                progress=0,
-                row_count=0,
-            )
-        )
-        return conn.execute(sa.select(jobs).where(jobs.c.id == row.id)).first()
-
-
-def _mine(job_id: str, worker: str) -> list[Any]:
-    return [jobs.c.id == job_id, jobs.c.state == "running", jobs.c.lease_owner == worker]
-
-
-def _if_mine(engine: Engine, job_id: str, worker: str, **values: Any) -> bool:
-    """Update the job only while this worker holds it; whether it did."""
-    with db.writing(engine) as conn:
-        result = conn.execute(jobs.update().where(*_mine(job_id, worker)).values(**values))
-    return result.rowcount == 1
-
-
-def heartbeat(engine: Engine, job_id: str, worker: str, lease_seconds: float, progress: int, rows: int) -> bool:
-    """Extend the lease and record progress; False when the job is no longer this worker's."""
-    return _if_mine(
-        engine, job_id, worker, lease_expires_at=time.time() + lease_seconds, progress=progress, row_count=rows
-    )
-
-
-def finish(
-    engine: Engine, job_id: str, worker: str, *, key: str, size: int, sha256: str, rows: int, retention_days: float
-) -> bool:
-    """Mark the job done with its file; False when it was cancelled or taken over meanwhile."""
-    now = int(time.time())
-    return _if_mine(
-        engine,
-        job_id,
-        worker,
-        state="done",
-        progress=100,
-        row_count=rows,
-        file_size=size,
-        sha256=sha256,
-        storage_key=key,
-        finished_at=now,
-        expires_at=now + int(retention_days * 86400),
-        lease_owner=None,
-        lease_expires_at=None,
-        error=None,
-    )
-
-
-def fail(engine: Engine, job_id: str, worker: str, reason: str) -> bool:
-    """Mark the job failed with the reason; False when it was no longer this worker's."""
-    return _if_mine(
-        engine,
-        job_id,
-        worker,
-        state="failed",
-        error=reason[:1000],
-        finished_at=int(time.time()),
-        lease_owner=None,
-        lease_expires_at=None,
-    )
-
-
-def release(engine: Engine, worker: str) -> int:
-    """Hand the worker's running jobs back (pending) so another worker takes them at once."""
-    with db.writing(engine) as conn:
-        result = conn.execute(
-            jobs.update()
-            .where(jobs.c.state == "running", jobs.c.lease_owner == worker)
-            .values(
-                state="pending",
-                lease_owner=None,
-                lease_expires_at=None,
-                progress=0,
-                row_count=0,
-                attempts=sa.func.max(jobs.c.attempts - 1, 0)
-                if engine.dialect.name == "sqlite"
-                else sa.func.greatest(jobs.c.attempts - 1, 0),
-            )
-        )
-    return result.rowcount
-
-
-def expired(engine: Engine, now: float | None = None, limit: int = 100) -> list[Row]:
-    """Done jobs whose retention has ended."""
+def shown_state(row: Any, now: float | None = None) -> str:
+    """The request's state as clients see it: a done one past its retention is expired."""
     now = time.time() if now is None else now
-    with engine.connect() as conn:
-        return list(
-            conn.execute(
-                sa.select(jobs.c.id, jobs.c.storage_key)
-                .where(jobs.c.state == "done", jobs.c.expires_at <= now)
-                .limit(limit)
-            )
-        )
+    if row.state == "done" and row.expires_at is not None and row.expires_at <= now:
+        return "expired"
+    return row.state
 
 
-def mark_expired(engine: Engine, job_id: str) -> None:
-    """Record that a done job's file was deleted at the end of its retention."""
-    with db.writing(engine) as conn:
-        conn.execute(jobs.update().where(jobs.c.id == job_id, jobs.c.state == "done").values(state="expired"))
+def lapsed(now: float) -> ColumnElement[bool]:
+    """SQL twin of shown_state's rule: done, and its retention ended (a NULL expiry never ends)."""
+    t = export_requests
+    return sa.and_(t.c.state == "done", t.c.expires_at <= now)
+
+
+def shown_state_sql(now: float) -> ColumnElement[str]:
+    """SQL twin of shown_state(): the state column with lapsed done requests as expired."""
+    return sa.case((lapsed(now), "expired"), else_=export_requests.c.state)

@@ -12,9 +12,10 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from callreport import db, jobs
+from callreport import db
 from callreport.db import is_db_unavailable
 from callreport.export.run import Stopped, failure_reason, run_export
+from callreport.repo import exports as exports_repo
 from callreport.settings import Settings
 from callreport.storage import StorageMissing
 
@@ -64,7 +65,7 @@ class Worker:
 
     def run_one(self) -> str | None:
         """Claim and run one job; its outcome, or None when none was waiting."""
-        job = jobs.claim(self.engine, self.name, self.settings.job_lease_seconds)
+        job = exports_repo.claim(self.engine, self.name, self.settings.job_lease_seconds)
         if job is None:
             return None
         log.info("worker %s runs export %s (%s, attempt %s)", self.name, job.id, job.format, job.attempts)
@@ -77,7 +78,7 @@ class Worker:
                 log.warning("export %s: database unavailable; its lease will run out and it is retried", job.id)
                 return "interrupted"
             log.exception("export %s failed", job.id)
-            jobs.fail(self.engine, job.id, self.name, failure_reason(exc))
+            exports_repo.fail(self.engine, job.id, self.name, failure_reason(exc))
             return "failed"
 
     def _loop(self, once: bool = False) -> None:
@@ -103,18 +104,18 @@ class Worker:
             # SQLite, unlike PostgreSQL's autovacuum, never gathers statistics by itself.
             self._last_analyze = time.monotonic()
             db.analyze(self.engine)
-        for row in jobs.expired(self.engine):
+        for row in exports_repo.expired(self.engine):
             try:
                 if row.storage_key:
                     self.storage.delete(row.storage_key)
             except StorageMissing:
                 pass
-            jobs.mark_expired(self.engine, row.id)
+            exports_repo.mark_expired(self.engine, row.id)
             log.info("export %s expired; its file was deleted", row.id)
 
     def _release(self) -> None:
         try:
-            released = jobs.release(self.engine, self.name)
+            released = exports_repo.release(self.engine, self.name)
             if released:
                 log.info("worker %s handed back %s job(s)", self.name, released)
         except Exception:

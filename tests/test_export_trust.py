@@ -13,8 +13,9 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from callreport import db, jobs
+from callreport import auth, db
 from callreport.models import export_requests, users
+from callreport.repo import exports as exports_repo
 from callreport.settings import Settings
 from tests.conftest import Tenant, make_tenant
 from tests.test_exports_api import FILE_NOT_EXISTS, Calls, Stack, make_calls
@@ -140,9 +141,9 @@ def queue(engine: sa.Engine, who: Tenant, n: int, since: int) -> list[str]:
     """n pending jobs of one user, made a second apart from `since` (long ago); their ids."""
     ids = [secrets.token_hex(12) for _ in range(n)]
     with db.writing(engine) as conn:
+        principal = auth.authenticate(conn, who.creds)
         for i, rid in enumerate(ids):
-            values = dict(id=rid, account_id=who.account_id, created_by=who.user_id, format="csv", title="t", params={})
-            jobs.create(conn, values)
+            exports_repo.create(conn, principal, {}, id=rid, format="csv", title="t")
             conn.execute(export_requests.update().where(export_requests.c.id == rid).values(created_at=since + i))
     return ids
 
@@ -157,11 +158,13 @@ def test_claims_take_turns_between_accounts(stack: Stack, engine: sa.Engine, fin
     claimed = []
     try:
         for i in range(3):
-            job = jobs.claim(engine, f"w{i}", 30)
+            job = exports_repo.claim(engine, f"w{i}", 30)
             assert job is not None
             claimed.append(job.id)
             if finishing:  # one worker: it is done before it claims again
-                assert jobs.finish(engine, job.id, f"w{i}", key="k", size=0, sha256="0", rows=0, retention_days=1)
+                assert exports_repo.finish(
+                    engine, job.id, f"w{i}", key="k", size=0, sha256="0", rows=0, retention_days=1
+                )
         assert claimed[0] == a_ids[0]
         assert b_id in claimed[:2]
     finally:

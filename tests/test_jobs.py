@@ -13,8 +13,8 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from callreport import jobs
 from callreport.export import run as export_run
+from callreport.repo import exports as exports_repo
 from callreport.settings import Settings
 from callreport.storage import StorageError
 from tests.conftest import make_tenant
@@ -63,7 +63,7 @@ def test_cancel_running_stops_promptly(stack: Stack, big, monkeypatch: pytest.Mo
     rid = stack.call("exportCsv", creds)["requestId"]
     # The worker pauses at its first progress report, so the test cancels a job truly mid-file.
     reached, resume, beats = threading.Event(), threading.Event(), []
-    real = jobs.heartbeat
+    real = exports_repo.heartbeat
 
     def paused(*args: Any, **kwargs: Any) -> bool:
         beats.append(kwargs.get("rows", args[-1] if args else None))
@@ -71,7 +71,7 @@ def test_cancel_running_stops_promptly(stack: Stack, big, monkeypatch: pytest.Mo
         assert resume.wait(30)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(jobs, "heartbeat", paused)
+    monkeypatch.setattr(exports_repo, "heartbeat", paused)
     monkeypatch.setattr(export_run, "HEARTBEAT_SECONDS", 0.0)
     outcome: list[str | None] = []
     thread = threading.Thread(target=lambda: outcome.append(stack.worker().run_one()))

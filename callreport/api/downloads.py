@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from urllib.parse import quote
 
 from fastapi.responses import Response, StreamingResponse
@@ -11,6 +10,7 @@ from fastapi.responses import Response, StreamingResponse
 from callreport import errors, jobs
 from callreport.api.exports import MEDIA, TAGS, RequestIdParams, api
 from callreport.context import Ctx
+from callreport.repo import exports as exports_repo
 from callreport.storage import StorageError, StorageMissing
 
 ASCII_SAFE = re.compile(r"[^A-Za-z0-9 ._-]")
@@ -31,14 +31,8 @@ def disposition(title: str | None, ext: str) -> str:
 
 def _download(ctx: Ctx, request_id: str, fmt: str) -> Response:
     with ctx.engine.connect() as conn:
-        row = jobs.get(conn, ctx.principal, request_id)
-    if (
-        row is None
-        or row.format != fmt
-        or row.state != "done"
-        or not row.storage_key
-        or (row.expires_at is not None and row.expires_at <= time.time())
-    ):
+        row = exports_repo.get(conn, ctx.principal, request_id)
+    if row is None or row.format != fmt or jobs.shown_state(row) != "done" or not row.storage_key:
         raise errors.NotExists("File")
     try:
         size = ctx.storage.size(row.storage_key)

@@ -19,6 +19,7 @@ from callreport.context import Ctx
 from callreport.export.columns import resolve_columns
 from callreport.export.words import default_title, filters_in_words
 from callreport.filters import STRICT, CallFilter
+from callreport.repo import exports as exports_repo
 from callreport.time_format import account_time
 from callreport.transport import Api
 
@@ -114,33 +115,30 @@ def _create(ctx: Ctx, p: ExportParams, fmt: str) -> dict:
     }
     with db.writing(ctx.engine) as conn:
         if p.idempotencyKey:
-            prior = jobs.find_idempotent(conn, pr, p.idempotencyKey, int(time.time()) - IDEMPOTENCY_WINDOW)
+            prior = exports_repo.find_idempotent(conn, pr, p.idempotencyKey, int(time.time()) - IDEMPOTENCY_WINDOW)
             if prior is not None:
                 if prior.fingerprint != fingerprint:
                     raise errors.InvalidParameters("idempotencyKey was already used with different parameters.")
-                return {"requestId": prior.id, "state": _state(prior)}
+                return {"requestId": prior.id, "state": jobs.shown_state(prior)}
         cap = ctx.settings.max_active_exports
-        if jobs.active(conn, pr) >= cap:
+        if exports_repo.active(conn, pr) >= cap:
             raise errors.InvalidParameters(
                 f"You already have {cap} export requests pending or running (the most allowed); "
                 "wait for one to finish or cancel one."
             )
         request_id = _request_id()
-        jobs.create(
+        exports_repo.create(
             conn,
-            {
-                "id": request_id,
-                "account_id": pr.account_id,
-                "created_by": pr.user_id,
-                "format": fmt,
-                "title": p.title or default_title(r),
-                "title_set": p.title is not None,
-                "params": params,
-                "masked": params["masked"],
-                "agent_scope": jobs.agent_scope(pr.agents, p.agentIds),
-                "idempotency_key": p.idempotencyKey,
-                "fingerprint": fingerprint,
-            },
+            pr,
+            params,
+            id=request_id,
+            format=fmt,
+            title=p.title or default_title(r),
+            title_set=p.title is not None,
+            masked=params["masked"],
+            agent_scope=exports_repo.agent_scope(pr.agents, p.agentIds),
+            idempotency_key=p.idempotencyKey,
+            fingerprint=fingerprint,
         )
     return {"requestId": request_id, "state": "pending"}
 
@@ -163,19 +161,13 @@ def export_pdf(ctx: Ctx, p: ExportParams) -> dict:
     return _create(ctx, p, "pdf")
 
 
-def _state(row: Row) -> str:
-    if row.state == "done" and row.expires_at is not None and row.expires_at <= time.time():
-        return "expired"
-    return row.state
-
-
 def present(row: Row, account_tz: str) -> dict:
     """An export request as the contract shows it (times in the account's timezone)."""
     return {
         "requestId": row.id,
         "title": row.title,
         "format": row.format,
-        "state": _state(row),
+        "state": jobs.shown_state(row),
         "progress": row.progress,
         "rowCount": row.row_count,
         "fileSize": row.file_size,
@@ -201,13 +193,13 @@ def export_list(ctx: Ctx, p: ListParams) -> dict:
     """The export requests this user may see, newest first."""
     states = list(p.states) if p.states else None
     with ctx.engine.connect() as conn:
-        rows = jobs.page(conn, ctx.principal, p.formats, states, p.limit, (p.page - 1) * p.limit)
+        rows = exports_repo.page(conn, ctx.principal, p.formats, states, p.limit, (p.page - 1) * p.limit)
     return {"data": [present(r, ctx.principal.account_tz) for r in rows], "page": p.page, "limit": p.limit}
 
 
 def _visible(ctx: Ctx, request_id: str) -> Row:
     with ctx.engine.connect() as conn:
-        row = jobs.get(conn, ctx.principal, request_id)
+        row = exports_repo.get(conn, ctx.principal, request_id)
     if row is None:
         raise errors.NotExists("Request")
     return row
@@ -224,8 +216,8 @@ def change_title(ctx: Ctx, p: TitleParams) -> dict:
     """Rename an export request (the title names the downloaded file)."""
     # Visibility is part of the UPDATE itself: no check made in another transaction to go stale.
     with db.writing(ctx.engine) as conn:
-        renamed = jobs.set_title(conn, ctx.principal, p.requestId, p.title)
-        row = jobs.get(conn, ctx.principal, p.requestId) if renamed else None
+        renamed = exports_repo.set_title(conn, ctx.principal, p.requestId, p.title)
+        row = exports_repo.get(conn, ctx.principal, p.requestId) if renamed else None
     if row is None:
         raise errors.NotExists("Request")
     return {"message": "Title updated", "data": present(row, ctx.principal.account_tz)}
@@ -235,8 +227,8 @@ def change_title(ctx: Ctx, p: TitleParams) -> dict:
 def export_cancel(ctx: Ctx, p: RequestIdParams) -> dict:
     """Stop a pending or running export; a finished one is left as it is."""
     with db.writing(ctx.engine) as conn:
-        jobs.cancel(conn, ctx.principal, p.requestId)
-        row = jobs.get(conn, ctx.principal, p.requestId)
+        exports_repo.cancel(conn, ctx.principal, p.requestId)
+        row = exports_repo.get(conn, ctx.principal, p.requestId)
     if row is None:
         raise errors.NotExists("Request")
     return {"data": present(row, ctx.principal.account_tz)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import os
@@ -17,12 +18,13 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, Row
 
-from callreport import filters, jobs
+from callreport import filters
 from callreport.export.columns import resolve_columns, row_reader
 from callreport.export.meta import ReportMeta
-from callreport.models import accounts
 from callreport.principal import Principal
+from callreport.repo import accounts as accounts_repo
 from callreport.repo import calls as calls_repo
+from callreport.repo import exports as exports_repo
 from callreport.settings import Settings
 from callreport.storage import StorageError
 
@@ -39,17 +41,29 @@ class Stopped(Exception):
     """The job is no longer ours (cancelled or taken over) or the worker is shutting down."""
 
 
-def job_scope(job: Row) -> tuple[Principal, filters.Resolved, bool]:
-    """The creator's scope, the filter as resolved at request time, and whether to mask numbers."""
+def job_principal(job: Row) -> Principal:
+    """The request's creator as they were when they made it: the worker acts under them."""
     p = job.params
-    principal = Principal(
+    if "principal" in p:
+        # The row's own columns name the account and the creator, whatever the JSON says.
+        snap = Principal.from_snapshot(p["principal"])
+        return dataclasses.replace(snap, account_id=job.account_id, user_id=job.created_by)
+    # A request made before the snapshot was stored: what its params and columns hold.
+    agents = p["agents"] if "agents" in p else job.agent_scope
+    return Principal(
         account_id=job.account_id,
         account_name="",
         account_tz=p["timezone"],
         user_id=job.created_by,
-        permissions=frozenset(),
-        agents=tuple(p["agents"]) if p.get("agents") is not None else None,
+        permissions=frozenset() if job.masked else frozenset({"VIEW_NUMBER"}),
+        agents=tuple(agents) if agents is not None else None,
     )
+
+
+def job_scope(job: Row) -> tuple[Principal, filters.Resolved, bool]:
+    """The creator's principal, the filter as resolved at request time, and whether to mask numbers."""
+    p = job.params
+    principal = job_principal(job)
     f = filters.CallFilter.model_validate({**p["filter"], "startDate": None, "endDate": None})
     r = filters.Resolved(f, ZoneInfo(p["timezone"]), p.get("start_ts"), p.get("end_ts"))
     return principal, r, bool(p["masked"])
@@ -61,10 +75,9 @@ def report_meta(conn: sa.Connection, job: Row, principal: Principal, r: filters.
     totals = calls_repo.totals_of(by_status)
     per_day = calls_repo.summary(conn, principal, r, "day")
     by_agent = calls_repo.summary(conn, principal, r, "agent")
-    name = conn.execute(sa.select(accounts.c.name).where(accounts.c.id == job.account_id)).scalar() or ""
     return ReportMeta(
         title=job.title,
-        account_name=name,
+        account_name=accounts_repo.account_name(conn, principal),
         timezone=r.timezone,
         filters_text=job.params.get("filters_text", []),
         generated_at=datetime.now(r.tz),
@@ -141,7 +154,7 @@ def run_export(
             if time.monotonic() - last_beat[0] >= HEARTBEAT_SECONDS:
                 last_beat[0] = time.monotonic()
                 pct = min(99, done * 100 // total) if total else 99
-                if not jobs.heartbeat(engine, job.id, worker, settings.job_lease_seconds, pct, done):
+                if not exports_repo.heartbeat(engine, job.id, worker, settings.job_lease_seconds, pct, done):
                     raise Stopped("job cancelled or taken over")
 
         fields = [c.name for c in calls_repo.ROW_COLUMNS]
@@ -158,7 +171,7 @@ def run_export(
             with contextlib.suppress(Exception):
                 storage.delete(key)
             raise
-    if not jobs.finish(
+    if not exports_repo.finish(
         engine,
         job.id,
         worker,
