@@ -31,9 +31,10 @@ def _apis() -> list:
 
     apis = [auth_api.api, calls_api.api]
     try:
+        from callreport.api import downloads as downloads_api
         from callreport.api import exports as exports_api
 
-        apis.append(exports_api.api)
+        apis += [exports_api.api, downloads_api.api]
     except ImportError:  # the export endpoints are optional while being built
         pass
     return apis

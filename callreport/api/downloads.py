@@ -8,11 +8,13 @@ from urllib.parse import quote
 from fastapi.responses import Response, StreamingResponse
 
 from callreport import errors, jobs
-from callreport.api.exports import MEDIA, TAGS, RequestIdParams, api
+from callreport.api.exports import MEDIA, TAGS, RequestIdParams
 from callreport.context import Ctx
 from callreport.repo import exports as exports_repo
 from callreport.storage import StorageError, StorageMissing
+from callreport.transport import Api
 
+api = Api("/api/v2/callreport")
 ASCII_SAFE = re.compile(r"[^A-Za-z0-9 ._-]")
 EXTENSION = {"pdf": "pdf", "csv": "csv", "xlsx": "xlsx"}
 

@@ -232,6 +232,3 @@ def export_cancel(ctx: Ctx, p: RequestIdParams) -> dict:
     if row is None:
         raise errors.NotExists("Request")
     return {"data": present(row, ctx.principal.account_tz)}
-
-
-from callreport.api import downloads  # noqa: E402,F401  (registers the download endpoints on `api`)
