@@ -1,0 +1,172 @@
+"""The layout (issue 9): SQL only in callreport/repo/, an import graph without cycles, no upward imports."""
+
+from __future__ import annotations
+
+import ast
+import graphlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "callreport"
+# Besides repo/: the engine, migration, pragma and time-budget plumbing, the tables, and the two
+# modules that build clauses (subqueries included) for the repository's statements.
+SQL_ALLOWED = ("repo/", "migrations/", "db.py", "models.py", "filters.py", "analysis.py")
+STATEMENTS = {"select", "insert", "update", "delete", "text", "union", "union_all"}
+RUNS = {"execute", "executemany", "exec_driver_sql"}
+LEAVES = {"settings", "errors", "principal", "zones", "models", "record", "time_format"}
+# What the repository layer must never import: it sits under the HTTP, CLI, worker and export layers.
+ABOVE_REPO = ("api", "http", "app", "transport", "cli", "worker", "console", "export", "auth", "demo", "sources")
+
+
+def module_name(path: Path) -> str:
+    """callreport.repo.calls for callreport/repo/calls.py (the package for __init__.py)."""
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+
+
+def _sql_names(tree: ast.Module) -> tuple[set[str], set[str], set[str]]:
+    """Names bound to sqlalchemy modules, to statement functions imported from it, and to tables."""
+    modules, functions, tables = set(), set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            modules |= {a.asname or a.name for a in node.names if a.name.startswith("sqlalchemy")}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            if node.module.startswith("sqlalchemy"):
+                modules |= {a.asname or a.name for a in node.names}
+                functions |= {a.asname or a.name for a in node.names if a.name in STATEMENTS}
+            elif node.module == "callreport.models":
+                tables |= {a.asname or a.name for a in node.names}
+    return modules, functions, tables
+
+
+def statements(source: str) -> list[str]:
+    """Where the source builds or runs a SQL statement: 'line: code' for each."""
+    tree = ast.parse(source)
+    modules, functions, tables = _sql_names(tree)
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        f = node.func
+        hit = isinstance(f, ast.Name) and f.id in functions
+        if isinstance(f, ast.Attribute):
+            owner = f.value.id if isinstance(f.value, ast.Name) else None
+            hit = (
+                f.attr in RUNS
+                or (owner in modules and f.attr in STATEMENTS)
+                or (owner in tables and f.attr in {"select", "insert", "update", "delete"})
+            )
+        if hit:
+            found.append(f"{node.lineno}: {ast.unparse(node)[:80]}")
+    return found
+
+
+def test_the_scan_finds_statements() -> None:
+    source = """
+import sqlalchemy as sa
+from sqlalchemy import select as pick
+from sqlalchemy.dialects import postgresql
+from callreport.models import calls as c
+def f(conn, storage):
+    sa.select(c.c.id)
+    pick(c)
+    c.update()
+    postgresql.insert(c)
+    conn.exec_driver_sql("SELECT 1")
+    conn.execute(x)
+    storage.delete("key")
+    sa.case((c.c.id == 1, "a"))
+"""
+    assert [hit.split(":")[0] for hit in statements(source)] == ["7", "8", "9", "10", "11", "12"]
+
+
+def test_no_sql_outside_the_repository() -> None:
+    outside = {}
+    for path in MODULES.values():
+        rel = path.relative_to(PACKAGE).as_posix()
+        if rel.startswith(SQL_ALLOWED):
+            continue
+        found = statements(path.read_text(encoding="utf-8"))
+        if found:
+            outside[rel] = found
+    assert outside == {}, "SQL belongs in callreport/repo/"
+
+
+def imports(name: str) -> set[str]:
+    """The callreport modules a module imports (also inside functions), packages included."""
+    path = MODULES[name]
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names if a.name in MODULES}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                up = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*up, base] if base else up)
+            out |= {base} & MODULES.keys()
+            out |= {f"{base}.{a.name}" for a in node.names} & MODULES.keys()
+    return out - {name}
+
+
+GRAPH = {name: imports(name) for name in MODULES}
+
+
+def short(name: str) -> str:
+    return name.removeprefix("callreport.")
+
+
+def test_import_graph_has_no_cycle() -> None:
+    try:
+        list(graphlib.TopologicalSorter(GRAPH).static_order())
+    except graphlib.CycleError as exc:
+        pytest.fail(f"import cycle: {' -> '.join(exc.args[1])}")
+
+
+def test_leaves_import_only_leaves() -> None:
+    reach = {
+        short(m): sorted(short(t) for t in GRAPH[m] if short(t) not in LEAVES and t != "callreport")
+        for m in GRAPH
+        if short(m) in LEAVES
+    }
+    assert {m: t for m, t in reach.items() if t} == {}
+
+
+def test_nothing_reaches_up() -> None:
+    """The repository never imports the layers above it; only the app (and the api itself) imports api/."""
+    wrong = []
+    for m, targets in GRAPH.items():
+        for t in targets:
+            top = short(t).split(".")[0]
+            if short(m).startswith("repo") and top in ABOVE_REPO:
+                wrong.append(f"{short(m)} -> {short(t)}")
+            if top in ("api", "http") and short(m).split(".")[0] not in ("api", "http", "app"):
+                wrong.append(f"{short(m)} -> {short(t)}")
+    assert wrong == []
+
+
+def test_principal_is_a_leaf_without_sql_or_hashing() -> None:
+    source = MODULES["callreport.principal"].read_text(encoding="utf-8")
+    assert GRAPH["callreport.principal"] == set()
+    assert "sqlalchemy" not in source and "hashlib" not in source
+
+
+def test_importing_filters_imports_no_credentials_code_and_hashes_nothing() -> None:
+    # scrypt replaced by a bomb before any import: importing must not call it (it cost ~40 ms).
+    code = (
+        "import hashlib, sys\n"
+        "def bomb(*a, **k): raise SystemExit('scrypt ran at import')\n"
+        "hashlib.scrypt = bomb\n"
+        "import callreport.filters\n"
+        "assert 'callreport.auth' not in sys.modules, 'filters imported auth'\n"
+        "import callreport.auth\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
