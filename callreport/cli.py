@@ -10,17 +10,15 @@ from typing import Annotated
 
 import orjson
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from callreport import auth, db, errors, metrics, zones
+from callreport.cli_common import HELP, AccountOpt, JsonOpt, UserOpt, emit, err_console, fail
+from callreport.cli_common import migrated_engine as _engine
 from callreport.repo import calls as calls_repo
 from callreport.settings import Settings
 from callreport.time_format import account_time
 
-# Plain help (rich_markup_mode=None) prints each option's metavar (`--calls N`) and nothing after a
-# flag; the rich panels print a Python type for every option (`--json <bool>`, `--help <bool>`).
-HELP = {"no_args_is_help": True, "rich_markup_mode": None}
 app = typer.Typer(help="callreport: a self-hostable Call Report service.", **HELP)
 account_app = typer.Typer(help="Accounts (tenants).", **HELP)
 user_app = typer.Typer(help="Users of an account.", **HELP)
@@ -30,39 +28,6 @@ app.add_typer(account_app, name="account")
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
 app.add_typer(session_app, name="session")
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object.")]
-UserOpt = Annotated[str, typer.Option(metavar="ID", help="User id.")]
-AccountOpt = Annotated[str, typer.Option(metavar="ID", help="Account id.")]
-err_console = Console(stderr=True)
-
-
-def _engine(settings: Settings):
-    engine = db.make_engine(settings.resolved_database_url())
-    db.migrate(engine)
-    return engine
-
-
-def emit(obj: dict, as_json: bool, text: str | None = None) -> None:
-    """One JSON object with --json, else readable text."""
-    if as_json:
-        sys.stdout.write(orjson.dumps(obj).decode() + "\n")
-    else:
-        typer.echo(text or "\n".join(f"{k}: {v}" for k, v in obj.items()))
-
-
-def fail(message: str, as_json: bool, problems: list[dict] | None = None) -> None:
-    """Report an error (as JSON with --json, with `errors` when given) and exit 1."""
-    if as_json:
-        out: dict = {"status": "error", "message": message}
-        if problems:
-            out["errors"] = problems
-        sys.stdout.write(orjson.dumps(out).decode() + "\n")
-    else:
-        err_console.print(f"[red]error:[/red] {message}", highlight=False, markup=True)
-        for p in problems or []:
-            err_console.print(f"  line {p['line']}: {p['field']}: {p['reason']}", highlight=False, markup=False)
-    raise typer.Exit(1)
 
 
 @app.command()
@@ -391,18 +356,14 @@ def demo(
 
 def _demo_from_pbx(engine, account_id: str, kind: str, settings: Settings, calls: int, days: int, as_json: bool) -> int:
     """Write PBX files into the data folder, import them (§11), and say where they are; returns the stored calls."""
-    import sqlalchemy as sa
-
     from callreport.demo_account import ZONE
-    from callreport.models import calls as calls_table
     from callreport.sources.demo_pbx import load_demo
 
     path, summary = load_demo(engine, account_id, kind, settings.data_dir, calls, days, ZONE)
     if not as_json:
         err_console.print(f"Wrote {path} and imported it: {summary.inserted} new calls.", markup=False, highlight=False)
     with engine.connect() as conn:
-        stmt = sa.select(sa.func.count()).select_from(calls_table).where(calls_table.c.account_id == account_id)
-        return conn.execute(stmt).scalar_one()
+        return calls_repo.stored(conn, account_id)
 
 
 def _demo_text(out: dict, host: str, port: int) -> str:
@@ -425,7 +386,7 @@ def _demo_text(out: dict, host: str, port: int) -> str:
 
 
 # PBX sources (§11): `import asterisk-csv|freeswitch-json`, `source create|list|revoke`.
-from callreport.sources.commands import register  # noqa: E402  (it uses the helpers above)
+from callreport.sources.commands import register  # noqa: E402
 
 register(app)
 

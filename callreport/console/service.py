@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
 
-from callreport import errors, filters, queries
+from callreport import errors, filters
 from callreport.api import auth as auth_api
 from callreport.api import calls as calls_api
 from callreport.api import downloads as downloads_api
@@ -25,6 +25,7 @@ from callreport.api import exports as exports_api
 from callreport.context import Ctx
 from callreport.models import calls
 from callreport.principal import Principal
+from callreport.repo import calls as queries
 from callreport.transport import describe_validation
 
 ApiError = errors.ApiError

@@ -14,7 +14,8 @@ from rich.progress import BarColumn, Progress, ProgressColumn, SpinnerColumn, Te
 from rich.text import Text
 
 from callreport import db
-from callreport.cli import HELP, AccountOpt, JsonOpt, _engine, emit, err_console, fail
+from callreport.cli_common import HELP, AccountOpt, JsonOpt, emit, err_console, fail
+from callreport.cli_common import migrated_engine as _engine
 from callreport.settings import Settings
 from callreport.sources import asterisk, credentials, freeswitch
 from callreport.sources import mapping as mappings

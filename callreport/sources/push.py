@@ -21,9 +21,10 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 from starlette.concurrency import run_in_threadpool
 
-from callreport import db, errors, queries
+from callreport import db, errors
 from callreport.db import is_db_unavailable
 from callreport.models import accounts, source_legs
+from callreport.repo import calls as queries
 from callreport.sources import credentials, freeswitch
 from callreport.sources.credentials import Source
 from callreport.sources.legs import Channels

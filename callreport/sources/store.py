@@ -11,9 +11,10 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from callreport import db, queries
+from callreport import db
 from callreport.ingest import call_row
 from callreport.models import accounts
+from callreport.repo import calls as queries
 from callreport.sources.legs import Outcome
 
 BATCH = 5000  # calls per upsert (and per transaction without --strict)
