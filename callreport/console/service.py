@@ -13,7 +13,6 @@ import time
 import uuid
 from typing import Any, get_args
 
-import sqlalchemy as sa
 from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
 
@@ -25,7 +24,7 @@ from callreport.api import exports as exports_api
 from callreport.context import Ctx
 from callreport.models import calls
 from callreport.principal import Principal
-from callreport.repo import calls as queries
+from callreport.repo import browse
 from callreport.transport import describe_validation
 
 ApiError = errors.ApiError
@@ -135,20 +134,8 @@ def summary(ctx: Ctx, values: dict, group_by: str) -> dict:
 def heat_map(ctx: Ctx, values: dict) -> list[list[int]]:
     """Calls per day of week (Monday first) and hour of day, in the effective timezone."""
     r = calls_api.resolved(ctx, call_filter(values))
-    grid = [[0] * 24 for _ in range(7)]
     with ctx.engine.connect() as conn:
-        dialect = conn.dialect.name
-        span = (sa.func.min(calls.c.start_ts), sa.func.max(calls.c.start_ts))
-        lo, hi = conn.execute(queries.matching(ctx.principal, r, dialect, *span)).one()
-        if lo is None:
-            return grid
-        local = queries.local_seconds(calls.c.start_ts, r.tz, lo, hi)
-        dow = ((local // 86400 + 3) % 7).label("dow")  # 1970-01-01 was a Thursday (3, Monday = 0)
-        hour = ((local % 86400) // 3600).label("hour")
-        stmt = queries.matching(ctx.principal, r, dialect, dow, hour, sa.func.count()).group_by(dow, hour)
-        for d, h, n in conn.execute(stmt):
-            grid[int(d)][int(h)] = int(n)
-    return grid
+        return browse.heat_map(conn, ctx.principal, r)
 
 
 # Pick-lists read the whole account (~0.3 s at 1,000,000 calls), so they are kept a while per scope.
@@ -168,30 +155,16 @@ def pick_lists(ctx: Ctx) -> dict[str, list]:
         return hit[1]
     with ctx.engine.connect() as conn:
         picks = {
-            "agents": _agents(conn, p),
-            "statuses": _distinct(conn, p, calls.c.status),
-            "directions": _distinct(conn, p, calls.c.direction),
-            "callTypes": _distinct(conn, p, calls.c.call_type),
+            "agents": browse.agents(conn, p),
+            "statuses": browse.distinct(conn, p, calls.c.status),
+            "directions": browse.distinct(conn, p, calls.c.direction),
+            "callTypes": browse.distinct(conn, p, calls.c.call_type),
         }
     with _picks_lock:
         if len(_picks) > 1000:
             _picks.clear()
         _picks[key] = (now + PICK_TTL_SECONDS, picks)
     return picks
-
-
-def _distinct(conn: sa.Connection, p: Principal, col: sa.Column) -> list[str]:
-    stmt = queries.scoped(sa.select(col).distinct(), p).where(col.is_not(None)).order_by(col).limit(1000)
-    return list(conn.execute(stmt).scalars())
-
-
-def _agents(conn: sa.Connection, p: Principal) -> list[tuple[str, str | None]]:
-    """(agentId, a name it was seen with): ids from the agent index, then one name each."""
-    out = []
-    for agent_id in _distinct(conn, p, calls.c.agent_id):
-        name_of = queries.scoped(sa.select(calls.c.agent_name), p).where(calls.c.agent_id == agent_id).limit(1)
-        out.append((agent_id, conn.execute(name_of).scalar()))
-    return out
 
 
 # --- exports ------------------------------------------------------------------------------------
