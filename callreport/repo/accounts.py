@@ -36,6 +36,11 @@ def account_timezone(conn: Connection, account_id: str) -> str | None:
     return conn.execute(sa.select(accounts.c.timezone).where(accounts.c.id == account_id)).scalar()
 
 
+def missing_accounts(conn: Connection, ids: set[str]) -> set[str]:
+    """Those of the account ids that do not exist."""
+    return ids - set(conn.execute(sa.select(accounts.c.id).where(accounts.c.id.in_(ids))).scalars())
+
+
 def account_name(conn: Connection, principal: Principal) -> str:
     """The current name of the principal's account ('' if it is gone)."""
     return conn.execute(sa.select(accounts.c.name).where(accounts.c.id == principal.account_id)).scalar() or ""

@@ -8,11 +8,11 @@ import secrets
 import time
 from dataclasses import dataclass
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from callreport.auth import new_id
-from callreport.models import accounts, sources
+from callreport.repo import accounts as accounts_repo
+from callreport.repo import sources as sources_repo
 
 KINDS = ("freeswitch",)
 PUSH_PATH = "/api/v2/sources/freeswitch"
@@ -40,19 +40,20 @@ def create(conn: Connection, account_id: str, kind: str, include_internal: bool,
     """A new source of the account → {sourceId, url, username, password}; the password is shown only here."""
     if kind not in KINDS:
         raise ValueError(f"unknown source kind {kind!r}; one of: {', '.join(KINDS)}")
-    if conn.execute(sa.select(accounts.c.id).where(accounts.c.id == account_id)).first() is None:
+    if not accounts_repo.account_exists(conn, account_id):
         raise ValueError(f"no account {account_id}")
     source_id, username, password = new_id(), f"fs-{secrets.token_hex(8)}", secrets.token_urlsafe(32)
-    conn.execute(
-        sources.insert().values(
-            id=source_id,
-            account_id=account_id,
-            kind=kind,
-            username=username,
-            secret_hash=_hash(password),
-            include_internal=include_internal,
-            created_at=int(time.time()),
-        )
+    sources_repo.insert_source(
+        conn,
+        {
+            "id": source_id,
+            "account_id": account_id,
+            "kind": kind,
+            "username": username,
+            "secret_hash": _hash(password),
+            "include_internal": include_internal,
+            "created_at": int(time.time()),
+        },
     )
     url = base_url.rstrip("/") + PUSH_PATH
     return {"sourceId": source_id, "url": url, "username": username, "password": password}
@@ -60,7 +61,7 @@ def create(conn: Connection, account_id: str, kind: str, include_internal: bool,
 
 def listing(conn: Connection, account_id: str) -> list[dict]:
     """The account's sources, oldest first, without secrets."""
-    rows = conn.execute(sa.select(sources).where(sources.c.account_id == account_id).order_by(sources.c.created_at))
+    rows = sources_repo.account_sources(conn, account_id)
     return [
         {
             "sourceId": r.id,
@@ -76,13 +77,12 @@ def listing(conn: Connection, account_id: str) -> list[dict]:
 
 def revoke(conn: Connection, source_id: str) -> int:
     """Revoke a source at once; returns how many were revoked (0: unknown or already revoked)."""
-    stmt = sources.update().where(sources.c.id == source_id, sources.c.revoked_at.is_(None))
-    return conn.execute(stmt.values(revoked_at=int(time.time()))).rowcount
+    return sources_repo.revoke_source(conn, source_id, int(time.time()))
 
 
 def verify(conn: Connection, username: str, password: str) -> Source | None:
     """The active source these credentials name, or None; the comparison takes constant time."""
-    row = conn.execute(sa.select(sources).where(sources.c.username == username, sources.c.revoked_at.is_(None))).first()
+    row = sources_repo.live_source(conn, username)
     ok = hmac.compare_digest(_hash(password), row.secret_hash if row else _DUMMY)
     if row is None or not ok:
         return None

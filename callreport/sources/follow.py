@@ -17,13 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 
-from callreport import db
-from callreport.models import follow_positions
+from callreport.repo import sources as sources_repo
 from callreport.sources import asterisk
 from callreport.sources.legs import Leg
 from callreport.sources.mapping import Mapping
@@ -157,11 +153,7 @@ class Follower:
 
     def _saved(self):
         with self.engine.connect() as conn:
-            return conn.execute(
-                sa.select(follow_positions).where(
-                    follow_positions.c.account_id == self.account_id, follow_positions.c.path == self.key
-                )
-            ).first()
+            return sources_repo.position(conn, self.account_id, self.key)
 
     def _save(self, conn: Connection, offset: int, line: int) -> None:
         size = min(FINGERPRINT, offset)
@@ -173,9 +165,7 @@ class Follower:
             "line": line,
             "updated_at": int(time.time()),
         }
-        insert = pg_insert if db.is_postgres(conn) else sqlite_insert
-        stmt = insert(follow_positions).values(account_id=self.account_id, path=self.key, **values)
-        conn.execute(stmt.on_conflict_do_update(index_elements=["account_id", "path"], set_=values))
+        sources_repo.save_position(conn, self.account_id, self.key, values)
 
 
 def _cut(items: list) -> int:

@@ -13,18 +13,16 @@ import binascii
 import logging
 import time
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 from starlette.concurrency import run_in_threadpool
 
 from callreport import db, errors
 from callreport.db import is_db_unavailable
-from callreport.models import accounts, source_legs
+from callreport.repo import accounts as accounts_repo
 from callreport.repo import calls as queries
+from callreport.repo import sources as sources_repo
 from callreport.sources import credentials, freeswitch
 from callreport.sources.credentials import Source
 from callreport.sources.legs import Channels
@@ -93,11 +91,7 @@ def receive(engine: Engine, username: str, password: str, raw: bytes) -> dict:
     """Check the credentials, read the body, keep the leg and store its call (in one transaction)."""
     with engine.connect() as conn:
         source = credentials.verify(conn, username, password)
-        zone = (
-            conn.execute(sa.select(accounts.c.timezone).where(accounts.c.id == source.account_id)).scalar()
-            if source
-            else None
-        )
+        zone = accounts_repo.account_timezone(conn, source.account_id) if source else None
     if source is None:
         raise Unauthorized("Unknown or revoked source credentials.")
     mapping = Mapping(timezone=zone or "UTC", include_internal=source.include_internal)
@@ -137,24 +131,12 @@ def _slim(doc: dict) -> dict:
 
 
 def _keep_leg(conn: Connection, source: Source, key: str, leg_id: str, document: dict) -> None:
-    insert = pg_insert if db.is_postgres(conn) else sqlite_insert
-    stmt = insert(source_legs).values(
-        source_id=source.id, call_key=key, leg_id=leg_id, document=document, created_at=int(time.time())
-    )
-    conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["source_id", "leg_id"], set_={"call_key": key, "document": stmt.excluded.document}
-        )
-    )
+    sources_repo.keep_leg(conn, source.id, key, leg_id, document, int(time.time()))
 
 
 def _call(conn: Connection, source: Source, key: str, mapping: Mapping):
     """The call of every leg this source sent under the key, as one outcome."""
-    docs = conn.execute(
-        sa.select(source_legs.c.document, source_legs.c.leg_id)
-        .where(source_legs.c.source_id == source.id, source_legs.c.call_key == key)
-        .order_by(source_legs.c.id)
-    ).all()
+    docs = sources_repo.legs(conn, source.id, key)
     channels = Channels(mapping)
     legs = [freeswitch.leg(doc, leg_id, mapping, channels) for doc, leg_id in docs]
     return build(legs, mapping)

@@ -8,12 +8,11 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from callreport import db
 from callreport.ingest import call_row
-from callreport.models import accounts
+from callreport.repo import accounts as accounts_repo
 from callreport.repo import calls as queries
 from callreport.sources.legs import Outcome
 
@@ -65,15 +64,14 @@ def check_accounts(engine: Engine, ids: Iterable[str]) -> str | None:
     """The first of these account ids that does not exist, or None."""
     wanted = set(ids)
     with engine.connect() as conn:
-        found = set(conn.execute(sa.select(accounts.c.id).where(accounts.c.id.in_(wanted))).scalars())
-    missing = sorted(wanted - found)
+        missing = sorted(accounts_repo.missing_accounts(conn, wanted))
     return missing[0] if missing else None
 
 
 def account_timezone(engine: Engine, account_id: str) -> str | None:
     """The account's timezone, or None when there is no such account."""
     with engine.connect() as conn:
-        return conn.execute(sa.select(accounts.c.timezone).where(accounts.c.id == account_id)).scalar()
+        return accounts_repo.account_timezone(conn, account_id)
 
 
 class Loader:
