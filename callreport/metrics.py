@@ -25,7 +25,7 @@ from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Met
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from callreport import __version__, db
-from callreport.models import export_requests as jobs
+from callreport.repo import job_figures
 
 log = logging.getLogger("callreport.metrics")
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -96,8 +96,8 @@ class _JobsCollector:
         up = GaugeMetricFamily("callreport_database_up", "Whether the scrape could read the export jobs.")
         try:
             with self.engine.connect() as conn, conn.begin(), db.time_budget(conn, SCRAPE_QUERY_SECONDS):
-                by_state = conn.execute(_by_state()).all()
-                finished = conn.execute(_finished()).all()
+                by_state = job_figures.by_state(conn)
+                finished = job_figures.finished(conn, ROW_BUCKETS, SECOND_BUCKETS)
         except Exception as exc:  # the counters are still worth a scrape while the database is away
             log.warning("metrics: cannot read export jobs: %s", exc.__class__.__name__)
             up.add_metric([], 0)
@@ -107,22 +107,6 @@ class _JobsCollector:
         yield up
         yield from _job_families(by_state)
         yield from _finished_families(finished)
-
-
-def _by_state() -> sa.Select:
-    oldest = sa.func.min(sa.case((jobs.c.state == "pending", jobs.c.created_at)))
-    return sa.select(jobs.c.state, jobs.c.format, sa.func.count(), oldest).group_by(jobs.c.state, jobs.c.format)
-
-
-def _finished() -> sa.Select:
-    """Per format: count, rows and seconds of finished exports, and how many fall in each bucket."""
-    seconds = jobs.c.finished_at - jobs.c.started_at
-    cols: list[Any] = [jobs.c.format, sa.func.count(), sa.func.sum(jobs.c.row_count), sa.func.sum(seconds)]
-    cols += [sa.func.sum(sa.case((jobs.c.row_count <= b, 1), else_=0)) for b in ROW_BUCKETS]
-    cols += [sa.func.sum(sa.case((seconds <= b, 1), else_=0)) for b in SECOND_BUCKETS]
-    # An expired job was done: its file is gone, its figures still count.
-    done = jobs.c.state.in_(("done", "expired")) & jobs.c.started_at.is_not(None) & jobs.c.finished_at.is_not(None)
-    return sa.select(*cols).where(done).group_by(jobs.c.format)
 
 
 def _job_families(rows: Iterable[sa.Row]) -> Iterator[Metric]:

@@ -14,7 +14,7 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
 
-from callreport import errors, metrics
+from callreport import db, errors, metrics
 from callreport.transport import error_response, json_response
 
 log = logging.getLogger("callreport.ops")
@@ -76,8 +76,7 @@ async def _readiness(state: Any) -> Response:
 
 def _database(engine: sa.Engine) -> Callable[[], None]:
     def check() -> None:
-        with engine.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
+        db.ping(engine)
 
     return check
 
