@@ -1,4 +1,8 @@
-"""create_app(settings): engine, storage and worker made in the lifespan; routers; one error shape."""
+"""create_app(settings): engine and storage made in the lifespan; routers; one error shape.
+
+The app never migrates and never renders an export: `serve` migrates once before it starts and runs
+the export workers as processes of their own (callreport/supervisor.py).
+"""
 
 from __future__ import annotations
 
@@ -40,24 +44,19 @@ def _apis() -> list:
     return apis
 
 
-def create_app(settings: Settings, *, engine: Any = None, storage: Any = None, migrate: bool = True) -> FastAPI:
+def create_app(settings: Settings, *, engine: Any = None, storage: Any = None) -> FastAPI:
     """The ASGI app. Engine and storage may be handed in (tests, benchmarks) or made from settings."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = app.state
         state.engine = engine or db.make_engine(settings.resolved_database_url())
-        if migrate:
-            db.migrate(state.engine)
         state.storage = storage or _make_storage(settings)
         state.limits = RateLimiter(settings.rate_limit_per_minute, settings.redis_url, settings.redis_key_prefix)
-        worker = _start_worker(app) if settings.embedded_worker else None
         log.info("callreport %s serving; database %s", __version__, state.engine.url.render_as_string())
         try:
             yield
         finally:
-            if worker is not None:
-                worker.stop()
             if engine is None:
                 state.engine.dispose()
             await state.limits.aclose()
@@ -104,16 +103,6 @@ def _make_storage(settings: Settings) -> Any:
     from callreport.storage import from_url
 
     return from_url(settings.resolved_storage_url(), settings.s3_endpoint_url)
-
-
-def _start_worker(app: FastAPI) -> Any:
-    try:
-        from callreport.worker import Worker
-    except ImportError:
-        return None
-    worker = Worker(app.state.engine, app.state.storage, app.state.settings, name="embedded")
-    worker.start()
-    return worker
 
 
 def _add_handlers(app: FastAPI) -> None:

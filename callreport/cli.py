@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from pathlib import Path
@@ -34,41 +33,31 @@ app.add_typer(session_app, name="session")
 def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
-    workers: Annotated[int, typer.Option(help="API processes (each runs an export worker).")] = 1,
+    workers: Annotated[int, typer.Option(metavar="N", help="API processes.", min=1)] = 1,
+    export_workers: Annotated[
+        int,
+        typer.Option(
+            metavar="K", help="Export worker processes beside them (none when CALLREPORT_EMBEDDED_WORKER=false).", min=0
+        ),
+    ] = 1,
 ) -> None:
-    """Run the API with an embedded export worker; creates and migrates the database."""
-    import uvicorn
+    """Run the API and its export worker processes; creates and migrates the database once, first."""
+    from callreport import supervisor
 
-    settings = Settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    _engine(settings).dispose()
-    metrics.prepare_processes(workers, settings.metrics)
-    uvicorn.run(
-        "callreport.app:app_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=settings.log_level.lower(),
-        access_log=False,
-        server_header=False,  # §1: no Server header naming the implementation
-    )
+    supervisor.serve(host, port, workers, export_workers)
 
 
 @app.command()
 def worker(
     once: Annotated[bool, typer.Option(help="Run the jobs waiting now, then exit.")] = False,
+    supervised: Annotated[
+        bool, typer.Option(hidden=True, help="Started by serve: no migration; ends with it.")
+    ] = False,
 ) -> None:
     """Run a standalone export worker (any number, anywhere sharing the database and storage)."""
-    from callreport.storage import from_url
-    from callreport.worker import Worker
+    from callreport import supervisor
 
-    settings = Settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    engine = _engine(settings)
-    storage = from_url(settings.resolved_storage_url(), settings.s3_endpoint_url)
-    w = Worker(engine, storage, settings, name="worker")
-    w.run_forever(once=once)
+    supervisor.run_worker(once, supervised)
 
 
 @account_app.command("create")

@@ -21,7 +21,7 @@ class Settings(BaseSettings):
     export_retention_days: float = Field(7.0, description="How long finished export files are kept.")
     job_lease_seconds: int = Field(30, description="A job whose worker is silent this long is taken up again.")
     worker_poll_seconds: float = Field(1.0, description="How often an idle worker looks for jobs.")
-    embedded_worker: bool = Field(True, description="Whether `serve` runs an export worker in-process.")
+    embedded_worker: bool = Field(True, description="Whether `serve` also runs export worker processes.")
     body_limit_bytes: int = Field(1 << 20, description="Largest request body (1 MiB).")
     ingest_body_limit_bytes: int = Field(32 << 20, description="Largest ingest body (32 MiB).")
     max_json_depth: int = Field(32, description="Deepest nesting accepted in a request body.")

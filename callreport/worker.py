@@ -25,7 +25,7 @@ ANALYZE_SECONDS = 3600.0  # ~1 s at 1,000,000 calls, once an hour by an idle wor
 
 
 class Worker:
-    """One export worker; `start()` runs it in a thread, `run_forever()` in the caller's."""
+    """One export worker: `run_forever()` in its own process, `run_one()` for a single job."""
 
     def __init__(self, engine: Engine, storage: Any, settings: Settings, name: str = "worker"):
         self.engine = engine
@@ -36,21 +36,19 @@ class Worker:
         tail = f":{os.getpid()}:{os.urandom(3).hex()}"
         self.name = f"{name}@{socket.gethostname()}"[: 64 - len(tail)] + tail
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._last_sweep = 0.0
         self._last_analyze = -ANALYZE_SECONDS
 
-    def start(self) -> None:
-        """Run the loop in a daemon thread (the embedded worker of `serve`)."""
-        self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
-        self._thread.start()
+    def stop_when_orphaned(self, parent: int, every: float = 1.0) -> None:
+        """Stop (handing the job back) once `parent` is gone: a killed `serve` leaves no worker behind."""
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """Stop after handing back any running job, so another worker takes it at once."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-        self._release()
+        def watch() -> None:
+            while not self._stop.wait(every):
+                if os.getppid() != parent:
+                    log.warning("worker %s: its serve process %s is gone; stopping", self.name, parent)
+                    self._stop.set()
+
+        threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
     def run_forever(self, once: bool = False) -> None:
         """Run in this thread until SIGTERM/SIGINT (or, with once, until no job is waiting)."""

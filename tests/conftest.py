@@ -139,7 +139,7 @@ def local_storage(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="session")
 def client(engine: sa.Engine, settings: Settings, local_storage) -> Iterator[TestClient]:
     """The app on the current backend, over an in-process HTTP client."""
-    app = create_app(settings, engine=engine, storage=local_storage, migrate=False)
+    app = create_app(settings, engine=engine, storage=local_storage)
     with TestClient(app) as c:
         yield c
 

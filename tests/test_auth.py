@@ -154,7 +154,7 @@ def test_session_expires_after_its_ttl(client, engine, clock):
 def test_session_ttl_setting_sets_login_expiry(engine, local_storage, tmp_path):
     s = Settings(data_dir=tmp_path, embedded_worker=False, session_ttl_seconds=90)
     t = make_tenant(engine)
-    with TestClient(create_app(s, engine=engine, storage=local_storage, migrate=False)) as c:
+    with TestClient(create_app(s, engine=engine, storage=local_storage)) as c:
         got = login(c, t.username, t.password)
     assert datetime.fromisoformat(got["expiresAt"]).timestamp() - time.time() == pytest.approx(90, abs=3)
 
@@ -286,7 +286,7 @@ def test_login_is_throttled_per_username_then_released(engine, local_storage, tm
     window = 2
     s = Settings(data_dir=tmp_path, embedded_worker=False, login_max_failures=3, login_window_seconds=window)
     t, bystander = make_tenant(engine), make_tenant(engine)
-    with TestClient(create_app(s, engine=engine, storage=local_storage, migrate=False)) as c:
+    with TestClient(create_app(s, engine=engine, storage=local_storage)) as c:
         for _ in range(3):
             assert login(c, t.username, "wrong") == INVALID_LOGIN
         throttled = login(c, t.username, t.password)

@@ -178,7 +178,7 @@ def tight(database_url: str, settings: Settings, local_storage) -> Iterator[tupl
     """An app whose queries may run 1 ms, on its own engine (one connection, used in turn)."""
     own = settings.model_copy(update={"query_timeout_seconds": 0.001})
     engine = db.make_engine(database_url)
-    app = create_app(own, engine=engine, storage=local_storage, migrate=False)
+    app = create_app(own, engine=engine, storage=local_storage)
     with TestClient(app) as c:
         yield c, own, engine
     engine.dispose()

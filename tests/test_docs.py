@@ -18,6 +18,7 @@ from starlette.routing import Mount, Route
 
 from callreport.app import create_app
 from callreport.settings import Settings
+from callreport.supervisor import migrate_once
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = sorted((ROOT / "docs").glob("*.md"))
@@ -28,6 +29,7 @@ BASE = "http://testserver"
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     settings = Settings(data_dir=tmp_path_factory.mktemp("docs-data"), database_url=None, embedded_worker=False)
+    migrate_once(settings)  # as `serve` does: the app itself never migrates
     with TestClient(create_app(settings), base_url=BASE) as c:
         yield c
 

@@ -119,7 +119,7 @@ def any_stack(request: pytest.FixtureRequest, stack: Stack, engine: sa.Engine, s
         yield stack
         return
     storage = request.getfixturevalue("s3_storage")
-    with TestClient(create_app(settings, engine=engine, storage=storage, migrate=False)) as c:
+    with TestClient(create_app(settings, engine=engine, storage=storage)) as c:
         yield Stack(c, storage, engine, settings)
 
 

@@ -139,7 +139,7 @@ class Sites:
         root = folder / "exports"
         settings = Settings(data_dir=folder, embedded_worker=False, job_lease_seconds=LEASE, worker_poll_seconds=0.2)
         storage = LocalStorage(root)
-        app = create_app(settings, engine=engine, storage=storage, migrate=False)
+        app = create_app(settings, engine=engine, storage=storage)
         client = self.stack.enter_context(TestClient(app))
         return Site(backend, url, engine, root, storage, settings, client)
 
@@ -336,7 +336,7 @@ def test_storage_outage_fails_the_export_by_name_and_recovers(site, private_moto
     tenant = tenant_with_calls(site, 40)
     bucket, url = unique_bucket(), private_moto_server.url
     worker = site.worker(S3Storage(bucket, "exports", url))
-    app = create_app(site.settings, engine=site.engine, storage=S3Storage(bucket, "exports", url), migrate=False)
+    app = create_app(site.settings, engine=site.engine, storage=S3Storage(bucket, "exports", url))
     with TestClient(app) as client:
         first = export(client, tenant, "exportCsv")
         assert worker.run_one() == "done"

@@ -83,7 +83,7 @@ def world(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wo
     db.migrate(engine)
     conf = Settings(data_dir=tmp_path_factory.mktemp("fuzzdata"), embedded_worker=False)
     storage = from_url(tmp_path_factory.mktemp("fuzzexports").as_uri())
-    app = create_app(conf, engine=engine, storage=storage, migrate=False)
+    app = create_app(conf, engine=engine, storage=storage)
     owner, stranger = make_tenant(engine), make_tenant(engine)
     with TestClient(app) as client:
         calls = list(generate_calls(40, seed=7, days=5))

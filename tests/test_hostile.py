@@ -95,7 +95,7 @@ def stack(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[St
     settings = Settings(data_dir=tmp_path_factory.mktemp("hostile"), embedded_worker=False)
     root = tmp_path_factory.mktemp("hostile-exports")
     storage = from_url(root.as_uri())
-    with TestClient(create_app(settings, engine=engine, storage=storage, migrate=False)) as client:
+    with TestClient(create_app(settings, engine=engine, storage=storage)) as client:
         yield Stack(client, engine, root, Worker(engine, storage, settings))
     engine.dispose()
     for _ in urls:  # drops a PostgreSQL database
@@ -537,7 +537,7 @@ def test_a_title_cannot_inject_a_header_on_the_wire(served):
     rid = served.envelope("exportCsv", {**creds, "title": title, "columns": ["callId"]})["requestId"]
     deadline = time.monotonic() + 30
     while served.envelope("exportStatus", {**creds, "requestId": rid})["data"]["state"] != "done":
-        assert time.monotonic() < deadline, "the embedded worker did not finish the export"
+        assert time.monotonic() < deadline, "serve's export worker did not finish the export"
         time.sleep(0.1)
     status, headers, body = served.post("downloadCsv", {**creds, "requestId": rid})
     assert (status, body) == (200, b"callId\r\n")

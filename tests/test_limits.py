@@ -30,7 +30,7 @@ REDIS_URL = os.environ.get("CALLREPORT_TEST_REDIS_URL", "redis://127.0.0.1:6379/
 
 def _app(engine: sa.Engine, tmp_path: Path, limit: int, **more) -> TestClient:
     settings = Settings(data_dir=tmp_path, embedded_worker=False, rate_limit_per_minute=limit, **more)
-    return TestClient(create_app(settings, engine=engine, migrate=False))
+    return TestClient(create_app(settings, engine=engine))
 
 
 def _post(client: TestClient, body: dict):

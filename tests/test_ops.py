@@ -38,7 +38,7 @@ TOKEN = "scrape-secret-7f3a"
 @contextmanager
 def app_client(settings: Settings, engine, storage, **changes) -> Iterator[TestClient]:
     """An in-process app with these settings changed."""
-    app = create_app(settings.model_copy(update=changes), engine=engine, storage=storage, migrate=False)
+    app = create_app(settings.model_copy(update=changes), engine=engine, storage=storage)
     with TestClient(app) as client:
         yield client
 

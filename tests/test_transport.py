@@ -437,7 +437,7 @@ def test_size_limits(client, who):
 def test_unreachable_database_is_1010(settings, local_storage):
     # Nothing listens on port 1: every connection attempt is refused at once.
     dead = db.make_engine("postgresql+psycopg://postgres@127.0.0.1:1/x")
-    app = create_app(settings, engine=dead, storage=local_storage, migrate=False)
+    app = create_app(settings, engine=dead, storage=local_storage)
     expected = {"status": "error", "message": "Error in DB connect", "code": 1010}
     with TestClient(app) as c:
         assert call(c, "reportCount", {"userId": "u" * 24, "token": "t" * 40}) == expected
@@ -473,7 +473,7 @@ def test_database_outage_is_1010_and_the_app_recovers_without_restart(settings, 
         engine = db.make_engine(PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name)
         db.migrate(engine)
         t = make_tenant(engine)
-        app = create_app(settings, engine=engine, storage=local_storage, migrate=False)
+        app = create_app(settings, engine=engine, storage=local_storage)
         with TestClient(app) as c:
             assert call(c, "reportCount", t.creds) == {"status": "success", "count": 0}
             with admin.connect() as conn:

@@ -132,7 +132,7 @@ def test_cursor_survives_a_restart_and_another_process(client, acct, database_ur
     first = call(client, "list", {**masked.creds, **body})
     second = db.make_engine(database_url)  # as another process (or this one restarted) would
     try:
-        with TestClient(create_app(settings, engine=second, storage=local_storage, migrate=False)) as c2:
+        with TestClient(create_app(settings, engine=second, storage=local_storage)) as c2:
             got = call(c2, "list", {**masked.creds, **body, "cursor": first["nextCursor"]})
     finally:
         second.dispose()
