@@ -102,7 +102,8 @@ def world_fixture(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     with TestClient(app) as client:
         calls = list(generate_calls(40, seed=7, days=5))
         assert call(client, "ingest", {**owner.creds, "calls": calls})["inserted"] == 40
-        assert call(client, "ingest", {**stranger.creds, "calls": calls[:5]})["inserted"] == 5
+        theirs = [{**c, "callId": f"C-{c['callId']}"} for c in calls[:5]]  # callIds are per account
+        assert call(client, "ingest", {**stranger.creds, "calls": theirs})["inserted"] == 5
         login = {"username": owner.username, "password": owner.password}
         ssid = call(client, "login", login, family="auth")["ssid"]
         ids = {
