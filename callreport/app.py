@@ -22,6 +22,7 @@ from callreport.context import Ctx
 from callreport.memory import BodyQueue, tune_process
 from callreport.principal import Principal
 from callreport.ratelimit import RateLimiter
+from callreport.responses import LINKS, ErrorEnvelope
 from callreport.settings import Settings
 from callreport.sources import push as pbx_push
 from callreport.transport import ContractMiddleware, Endpoint, error_response
@@ -144,36 +145,49 @@ def _openapi(app: FastAPI, endpoints: list[Endpoint]) -> dict:
         return app.openapi_schema
     schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
     components = schema.setdefault("components", {}).setdefault("schemas", {})
+    names = {ep.name for ep in endpoints}
     for ep in endpoints:
         body: dict = {"type": "object", "properties": {}, "additionalProperties": False}
         if ep.params is not None:
-            model = ep.params.model_json_schema(ref_template="#/components/schemas/{model}")
-            components.update(model.pop("$defs", {}))
-            body = model
+            body = _component(components, ep.params)
         if ep.authenticated:
             body = {**body, "properties": {**CREDENTIALS_SCHEMA, **body.get("properties", {})}}
         op = schema["paths"][ep.path]["post"]
+        op["operationId"] = ep.name  # what links name (responses.LINKS)
         op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
-        op["responses"] = {"200": _response_doc(ep)}
+        op["responses"] = {"200": _response_doc(ep, components, names)}
     app.openapi_schema = schema
     return schema
 
 
-def _response_doc(ep: Endpoint) -> dict:
-    envelope = {
-        "type": "object",
-        "required": ["status"],
-        "properties": {
-            "status": {"type": "string", "enum": ["success", "error"]},
-            "message": {"type": "string"},
-            "code": {"type": "integer"},
-            "detail": {"type": "string"},
-        },
-    }
-    content = {"application/json": {"schema": envelope}}
+def _component(components: dict, model: type) -> dict:
+    """model's JSON schema, its nested models moved to components (a name never stands for two models)."""
+    doc = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, sub in doc.pop("$defs", {}).items():
+        assert components.get(name, sub) == sub, f"two models are both called {name}"
+        components[name] = sub
+    return doc
+
+
+def _response_doc(ep: Endpoint, components: dict, names: set[str]) -> dict:
+    """The 200 answer: the endpoint's success body or the error envelope (one of, by status), or the file."""
+    refs = {}
+    for model in (ep.response, ErrorEnvelope):
+        if model is not None:
+            components[model.__name__] = _component(components, model)
+            refs[model.__name__] = f"#/components/schemas/{model.__name__}"
+    json_doc: dict = {"oneOf": [{"$ref": ref} for ref in refs.values()]}
+    if ep.response is not None:
+        success, error = refs.values()
+        json_doc["discriminator"] = {"propertyName": "status", "mapping": {"success": success, "error": error}}
+    content = {"application/json": {"schema": json_doc}}
     if ep.download:
         content[ep.download_type] = {"schema": {"type": "string", "format": "binary"}}
-    return {"description": "The envelope (HTTP 200 for every API outcome), or the file.", "content": content}
+    doc = {"description": "The envelope (HTTP 200 for every API outcome), or the file.", "content": content}
+    links = {k: link for k, link in LINKS.get(ep.name, {}).items() if link["operationId"] in names}
+    if links:
+        doc["links"] = links
+    return doc
 
 
 def app_from_env() -> FastAPI:

@@ -220,6 +220,8 @@ class Endpoint:
     download: bool
     summary: str
     download_type: str = "application/octet-stream"
+    response: type[BaseModel] | None = None  # the success body, for the OpenAPI document only
+    name: str = ""
 
 
 class Api:
@@ -241,6 +243,7 @@ class Api:
         download: bool = False,
         media_type: str = "application/octet-stream",
         tags: list[str] | None = None,
+        response: type[BaseModel] | None = None,
     ) -> Callable:
         """Decorator: handler(ctx, params) -> dict | Response, run in a worker thread."""
 
@@ -255,6 +258,8 @@ class Api:
                 download,
                 (handler.__doc__ or name).strip().splitlines()[0],
                 media_type,
+                response,
+                name,
             )
             self.endpoints.append(ep)
 

@@ -10,97 +10,30 @@ leaves pending never reach another test's worker.
 
 from __future__ import annotations
 
-import secrets
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+import zoneinfo
 
-import orjson
-import pytest
 import schemathesis
-import sqlalchemy as sa
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from callreport import db
 from callreport.app import create_app
-from callreport.demo import generate_calls
 from callreport.settings import Settings
-from callreport.storage import from_url
-from callreport.worker import Worker
-from tests.conftest import PG_ADMIN_URL, _pg_available, call, make_tenant
 from tests.contract import RECORD_FIELDS
+from tests.fuzz_world import (
+    FILE_TYPES,
+    World,
+    check_answer,
+    private_database_url,  # noqa: F401  (tests/test_hostile.py imports it from here)
+    world_fixture,  # noqa: F401  (the fixture `world`)
+)
 
 MAX_SECONDS = 5.0
 # What a generated body gets as credentials: mostly real ones, so handlers run.
-WHO = ["token", "token", "ssid", "generated", "foreign"]
-FILE_TYPES = {
-    "downloadpdf": "application/pdf",
-    "downloadcsv": "text/csv; charset=utf-8",
-    "downloadexcel": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-}
-ERROR_CODES = {1000, 1009, 1010, 1014, 1015, 1047}
+WHO = ["token", "token", "ssid", "generated", "foreign", "same_account", "limited_admin"]
 # Every outcome the API defines is HTTP 200, so schemathesis' "invalid data must be 4xx" does not apply.
 EXCLUDED_CHECKS = [schemathesis.checks.negative_data_rejection]
-
-
-@dataclass
-class World:
-    """The app under fuzzing and the real things a generated body may point at."""
-
-    app: FastAPI
-    creds: dict
-    ssid: str
-    foreign: dict
-    request_ids: dict[str, str]
-
-
-def private_database_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Yield the URL of a fresh database of that backend; resume the generator to drop it."""
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'fuzz.db'}"
-        return
-    why = _pg_available()
-    if why:
-        pytest.skip(why)
-    name = f"callreport_fuzz_{secrets.token_hex(4)}"
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.dispose()
-
-
-@pytest.fixture(scope="module")
-def world(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    """A private database with an account, demo calls and one finished export of each format."""
-    urls = private_database_url(backend, tmp_path_factory)
-    engine = db.make_engine(next(urls))
-    db.migrate(engine)
-    conf = Settings(data_dir=tmp_path_factory.mktemp("fuzzdata"), embedded_worker=False)
-    storage = from_url(tmp_path_factory.mktemp("fuzzexports").as_uri())
-    app = create_app(conf, engine=engine, storage=storage)
-    owner, stranger = make_tenant(engine), make_tenant(engine)
-    with TestClient(app) as client:
-        calls = list(generate_calls(40, seed=7, days=5))
-        assert call(client, "ingest", {**owner.creds, "calls": calls})["inserted"] == 40
-        login = {"username": owner.username, "password": owner.password}
-        ssid = call(client, "login", login, family="auth")["ssid"]
-        ids = {
-            fmt: call(client, name, {**owner.creds, "title": f"fuzz {fmt}"})["requestId"]
-            for fmt, name in (("pdf", "exportPdf"), ("csv", "exportCsv"), ("xlsx", "exportExcel"))
-        }
-    worker = Worker(engine, storage, conf)
-    while worker.run_one() is not None:
-        pass
-    yield World(app, owner.creds, ssid, stranger.creds, ids)
-    engine.dispose()
-    for _ in urls:  # drops the PostgreSQL database
-        pass
 
 
 def _served_schema() -> dict:
@@ -120,35 +53,11 @@ def _inject(case: schemathesis.Case, who: str, use_real_id: bool, world: World) 
     if who != "generated" and not case.operation.path.startswith("/api/v2/auth/"):
         for key in ("ssid", "userId", "token"):
             body.pop(key, None)
-        creds = {"token": world.creds, "ssid": {"ssid": world.ssid}, "foreign": world.foreign}[who]
-        body.update(creds)
+        body.update({"token": world.creds, "ssid": {"ssid": world.ssid}}.get(who) or getattr(world, who))
     if use_real_id and isinstance(body.get("requestId"), str):
         name = case.operation.path.rsplit("/", 1)[-1]
         fmt = {"downloadpdf": "pdf", "downloadcsv": "csv", "downloadexcel": "xlsx"}.get(name, "csv")
         body["requestId"] = world.request_ids[fmt]
-
-
-def _check_answer(case: schemathesis.Case, response: schemathesis.Response) -> None:
-    """The contract's answer: the envelope, or a file from a download endpoint."""
-    assert response.status_code < 500, response.text
-    name = case.operation.path.rsplit("/", 1)[-1]
-    ctype = response.headers.get("content-type", [""])[0]
-    if name in FILE_TYPES and not ctype.startswith("application/json"):
-        assert response.status_code == 200 and ctype == FILE_TYPES[name]
-        assert int(response.headers["content-length"][0]) == len(response.content) > 0
-        disposition = response.headers["content-disposition"]
-        assert len(disposition) == 1 and disposition[0].startswith('attachment; filename="')
-        assert not any(c in disposition[0] for c in "\r\n\x00")
-        return
-    assert ctype.startswith("application/json"), ctype
-    body = orjson.loads(response.content)
-    assert isinstance(body, dict) and body.get("status") in ("success", "error"), body
-    if body["status"] == "error":
-        assert body["code"] in ERROR_CODES and isinstance(body["message"], str), body
-        # A 1009 "Something went wrong" is an unexpected failure: the in-band 5xx.
-        assert body["message"] != "Something went wrong", (case.body, body)
-    elif response.status_code != 200:
-        raise AssertionError(f"success with HTTP {response.status_code}: {body}")
 
 
 def _fuzz_once(case: schemathesis.Case, who: str, use_real_id: bool, world: World) -> None:
@@ -156,16 +65,24 @@ def _fuzz_once(case: schemathesis.Case, who: str, use_real_id: bool, world: Worl
     started = time.monotonic()
     response = case.call(app=world.app)
     elapsed = time.monotonic() - started
+    # The response schemas are the documented bodies (callreport/responses.py): this checks them.
     case.validate_response(response, excluded_checks=EXCLUDED_CHECKS)
-    _check_answer(case, response)
+    answer = check_answer(case.operation.path, response.status_code, response.headers, response.content, case.body)
     assert elapsed < MAX_SECONDS, f"{case.operation.path} took {elapsed:.2f}s"
     body = case.body if isinstance(case.body, dict) else {}
-    if who == "foreign" and body.get("requestId") in world.request_ids.values():
-        # Another account's export request is answered as one that does not exist.
-        assert orjson.loads(response.content)["status"] == "error"
+    if who in ("foreign", "same_account", "limited_admin") and body.get("requestId") in world.request_ids.values():
+        # Another user's request (A's: unmasked, all agents) is answered as one that does not exist.
+        assert answer is not None and answer["code"] in (1000, 1009), answer
+        assert answer["message"] in ("Request Not Exists", "File Not Exists", "Invalid parameters"), answer
 
 
-FUZZ = settings(deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+# No shrinking: a failure prints its input; shrinking 1,000-value bodies takes minutes.
+FUZZ = settings(
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=list(HealthCheck),
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+)
 INGEST = "/api/v2/callreport/ingest"
 
 
@@ -182,6 +99,89 @@ def test_every_endpoint_answers_by_the_contract(case, who, use_real_id, world):
 @schema.include(path=INGEST).parametrize()
 def test_ingest_answers_by_the_contract(case, who, use_real_id, world):
     _fuzz_once(case, who, use_real_id, world)
+
+
+# --- hostile values the schema cannot describe: what the generated bodies missed before ---------
+
+
+def _zone_folders() -> list[str]:
+    """Every folder of the tz database (Asia, America/Argentina, Etc, ...): never a zone (§6)."""
+    return sorted({name.rsplit("/", 1)[0] for name in zoneinfo.available_timezones() if "/" in name})
+
+
+NOT_ZONES = ["__pycache__", "", ".", "..", "../UTC", "Asia/../UTC", "/etc/localtime", "UTC/", "utc ", "zone.tab"]
+NOT_ZONES += ["tzdata.zi", "leapseconds", "zone1970.tab", "iso3166.tab", "right/UTC", "posix/UTC", "Asia/Kolkata/"]
+TIMEZONES = st.sampled_from(_zone_folders() + NOT_ZONES) | st.sampled_from(["UTC", "Asia/Kolkata", "Etc/GMT+12"])
+SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8)
+)
+OPS = ["eq", "ne", "in", "nin", "contains", "gt", "gte", "lt", "lte", "exists"]
+
+
+@st.composite
+def analysis_near_caps(draw: st.DrawFn) -> list[dict]:
+    """callAnalysis with 18-21 conditions and 950-1,010 list values among them (§9 caps: 20 and 1,000)."""
+    count = draw(st.integers(18, 21))
+    total = draw(st.integers(950, 1010))
+    lists = draw(st.integers(1, count))
+    sizes = [total // lists + (1 if i < total % lists else 0) for i in range(lists)]
+    conditions = []
+    for i in range(count):
+        op = draw(st.sampled_from(["in", "nin"])) if i < lists else draw(st.sampled_from(OPS))
+        value = [draw(SCALARS) for _ in range(sizes[i])] if i < lists else draw(SCALARS)
+        conditions.append(
+            {"field": draw(st.sampled_from(["score", "sentiment", "x" * 64, "a.b", "ключ"])), "op": op, "value": value}
+        )
+    return conditions
+
+
+def _cursor(client: TestClient, creds: dict) -> str:
+    body = client.post("/api/v2/callreport/list", json={**creds, "limit": 1}).json()
+    return body["nextCursor"]
+
+
+@st.composite
+def hostile_cursors(draw: st.DrawFn, real: str) -> str:
+    """A real cursor of A cut, extended or with one character changed; or any text."""
+    kind = draw(st.sampled_from(["cut", "grow", "flip", "text"]))
+    if kind == "cut":
+        return real[: draw(st.integers(0, len(real) - 1))]
+    if kind == "grow":
+        return real + draw(st.text(min_size=1, max_size=8))
+    if kind == "flip":
+        i = draw(st.integers(0, len(real) - 1))
+        return real[:i] + draw(st.sampled_from("AZaz09-_=+/.").filter(lambda c: c != real[i])) + real[i + 1 :]
+    return draw(st.text(max_size=200))
+
+
+@settings(FUZZ, max_examples=40)
+@given(data=st.data())
+def test_hostile_filters_answer_without_failure(data, world):
+    """Zone folders, callAnalysis at the caps, tampered cursors: a result or 1000, never a 1009 or a 500."""
+    with TestClient(world.app) as client:
+        name = data.draw(st.sampled_from(["list", "masklist", "reportCount", "summary"]), label="endpoint")
+        body: dict = {**world.creds}
+        tz = data.draw(st.none() | TIMEZONES, label="timezone")
+        if tz is not None:
+            body["timezone"] = tz
+        if data.draw(st.booleans(), label="with callAnalysis"):
+            body["callAnalysis"] = data.draw(analysis_near_caps(), label="callAnalysis")
+        cursor = None
+        if name.endswith("list") and data.draw(st.booleans(), label="with cursor"):
+            cursor = data.draw(hostile_cursors(_cursor(client, world.creds)), label="cursor")
+            body["cursor"] = cursor
+        resp = client.post(f"/api/v2/callreport/{name}", json=body)
+        answer = check_answer(name, resp.status_code, resp.headers, resp.content, body)
+    assert answer is not None and (answer["status"] == "success" or answer["code"] == 1000), answer
+    ca = body.get("callAnalysis") or []
+    values = sum(len(c["value"]) for c in ca if isinstance(c["value"], list))
+    over = len(ca) > 20 or values > 1000
+    if tz in _zone_folders() or tz in NOT_ZONES or over or cursor is not None:
+        assert answer["status"] == "error" and answer.get("detail"), (tz, len(ca), values, answer)
 
 
 # --- the schema itself: every body as the contract describes it --------------------------------

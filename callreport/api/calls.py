@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field, StrictInt, StrictStr, field_validator
 from sqlalchemy.engine import Connection
 
 from callreport import db, errors, filters, metrics
+from callreport import responses as R
 from callreport.context import Ctx
 from callreport.export.columns import record, records
 from callreport.filters import STRICT, CallFilter
@@ -81,19 +82,19 @@ def _page(ctx: Ctx, p: ListParams, masked: bool) -> dict:
     return {"data": data, "page": p.page, "limit": p.limit, "nextCursor": next_cursor}
 
 
-@api.endpoint("list", ListParams, tags=TAGS)
+@api.endpoint("list", ListParams, tags=TAGS, response=R.ListResponse)
 def list_calls(ctx: Ctx, p: ListParams) -> dict:
     """A page of calls matching the filters (numbers masked without VIEW_NUMBER)."""
     return _page(ctx, p, masked=not ctx.principal.sees_numbers)
 
 
-@api.endpoint("masklist", ListParams, tags=TAGS)
+@api.endpoint("masklist", ListParams, tags=TAGS, response=R.ListResponse)
 def mask_list(ctx: Ctx, p: ListParams) -> dict:
     """A page of calls with caller and customer numbers always masked."""
     return _page(ctx, p, masked=True)
 
 
-@api.endpoint("reportCount", CallFilter, tags=TAGS)
+@api.endpoint("reportCount", CallFilter, tags=TAGS, response=R.CountResponse)
 def report_count(ctx: Ctx, p: CallFilter) -> dict:
     """How many calls match the filters."""
     r = resolved(ctx, p)
@@ -101,7 +102,7 @@ def report_count(ctx: Ctx, p: CallFilter) -> dict:
         return {"count": calls_repo.count(conn, ctx.principal, r)}
 
 
-@api.endpoint("detail", DetailParams, tags=TAGS)
+@api.endpoint("detail", DetailParams, tags=TAGS, response=R.DetailResponse)
 def detail(ctx: Ctx, p: DetailParams) -> dict:
     """One call with its events."""
     r = resolved(ctx, CallFilter(timezone=p.timezone))
@@ -126,7 +127,7 @@ def _figures(g: dict) -> dict:
     }
 
 
-@api.endpoint("summary", SummaryParams, tags=TAGS)
+@api.endpoint("summary", SummaryParams, tags=TAGS, response=R.SummaryResponse)
 def summary(ctx: Ctx, p: SummaryParams) -> dict:
     """Totals per agent, day, hour, status, direction, callType, campaign, department or disposition."""
     r = resolved(ctx, p)
@@ -142,7 +143,7 @@ def summary(ctx: Ctx, p: SummaryParams) -> dict:
     return {"data": data, "totals": _figures(totals_of(groups))}
 
 
-@api.endpoint("ingest", IngestParams, permission="INGEST_CALL_LOG", ingest=True, tags=TAGS)
+@api.endpoint("ingest", IngestParams, permission="INGEST_CALL_LOG", ingest=True, tags=TAGS, response=R.IngestResponse)
 def ingest(ctx: Ctx, p: IngestParams) -> dict:
     """Load up to 10,000 call records atomically; an existing callId is replaced."""
     from zoneinfo import ZoneInfo

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field, StrictInt, StrictStr, field_validator
 from sqlalchemy.engine import Row
 
 from callreport import db, errors, jobs
+from callreport import responses as R
 from callreport.api.calls import resolved
 from callreport.context import Ctx
 from callreport.export.columns import resolve_columns
@@ -143,19 +144,19 @@ def _create(ctx: Ctx, p: ExportParams, fmt: str) -> dict:
     return {"requestId": request_id, "state": "pending"}
 
 
-@api.endpoint("exportCsv", ExportParams, tags=TAGS)
+@api.endpoint("exportCsv", ExportParams, tags=TAGS, response=R.ExportCreated)
 def export_csv(ctx: Ctx, p: ExportParams) -> dict:
     """Start a CSV export of the matching calls; the file is made in the background."""
     return _create(ctx, p, "csv")
 
 
-@api.endpoint("exportExcel", ExportParams, tags=TAGS)
+@api.endpoint("exportExcel", ExportParams, tags=TAGS, response=R.ExportCreated)
 def export_excel(ctx: Ctx, p: ExportParams) -> dict:
     """Start an Excel (.xlsx) export of the matching calls."""
     return _create(ctx, p, "xlsx")
 
 
-@api.endpoint("exportPdf", ExportParams, tags=TAGS)
+@api.endpoint("exportPdf", ExportParams, tags=TAGS, response=R.ExportCreated)
 def export_pdf(ctx: Ctx, p: ExportParams) -> dict:
     """Start a PDF report of the matching calls."""
     return _create(ctx, p, "pdf")
@@ -188,7 +189,7 @@ def present(row: Row, account_tz: str) -> dict:
     }
 
 
-@api.endpoint("exportList", ListParams, tags=TAGS)
+@api.endpoint("exportList", ListParams, tags=TAGS, response=R.ExportListResponse)
 def export_list(ctx: Ctx, p: ListParams) -> dict:
     """The export requests this user may see, newest first."""
     states = list(p.states) if p.states else None
@@ -205,13 +206,13 @@ def _visible(ctx: Ctx, request_id: str) -> Row:
     return row
 
 
-@api.endpoint("exportStatus", RequestIdParams, tags=TAGS)
+@api.endpoint("exportStatus", RequestIdParams, tags=TAGS, response=R.ExportRequestResponse)
 def export_status(ctx: Ctx, p: RequestIdParams) -> dict:
     """One export request: its state, progress, row count and file."""
     return {"data": present(_visible(ctx, p.requestId), ctx.principal.account_tz)}
 
 
-@api.endpoint("changeTitle", TitleParams, tags=TAGS)
+@api.endpoint("changeTitle", TitleParams, tags=TAGS, response=R.TitleChanged)
 def change_title(ctx: Ctx, p: TitleParams) -> dict:
     """Rename an export request (the title names the downloaded file)."""
     # Visibility is part of the UPDATE itself: no check made in another transaction to go stale.
@@ -223,7 +224,7 @@ def change_title(ctx: Ctx, p: TitleParams) -> dict:
     return {"message": "Title updated", "data": present(row, ctx.principal.account_tz)}
 
 
-@api.endpoint("exportCancel", RequestIdParams, tags=TAGS)
+@api.endpoint("exportCancel", RequestIdParams, tags=TAGS, response=R.ExportRequestResponse)
 def export_cancel(ctx: Ctx, p: RequestIdParams) -> dict:
     """Stop a pending or running export; a finished one is left as it is."""
     with db.writing(ctx.engine) as conn:
