@@ -141,9 +141,15 @@ MASKED_MIN_DIGITS = 8
 
 
 def check_number_filter(f: CallFilter, sees_numbers: bool) -> None:
-    """ValueError when a user who sees masked numbers filters on too short a customerNumber."""
-    if f.customerNumber is not None and not sees_numbers and len(f.customerNumber) < MASKED_MIN_DIGITS:
+    """ValueError when a user who sees masked numbers could read hidden digits through the filter or the order."""
+    if sees_numbers:
+        return
+    if f.customerNumber is not None and len(f.customerNumber) < MASKED_MIN_DIGITS:
         raise ValueError(f"customerNumber needs at least {MASKED_MIN_DIGITS} digits without the VIEW_NUMBER permission")
+    # The order of full numbers is an oracle too: a user who can also ingest places probe calls
+    # and reads where they land (a binary search finds a 10-digit number in ~34 probes).
+    if f.sortBy == "customerNumber":
+        raise ValueError("sortBy customerNumber needs the VIEW_NUMBER permission (the order would reveal hidden digits)")
 
 
 def parse_instant(text: str, tz: ZoneInfo, end_of_day: bool) -> int:

@@ -77,9 +77,9 @@ def walk(client, creds: dict, body: dict) -> tuple[list[str], list[str]]:
 
 
 def test_cursors_reveal_no_number_and_no_id(client, acct) -> None:
-    _, masked, _ = acct
+    admin, _, _ = acct  # a cursor reveals nothing, whoever holds it (masked users cannot sort by number)
     body = {"sortBy": "customerNumber", "sortOrder": "asc", "limit": 1}
-    ids, cursors = walk(client, masked.creds, body)
+    ids, cursors = walk(client, admin.creds, body)
     assert ids == [f"secret-call-{i:02d}" for i in range(12)]  # every call once, in number order
     assert len(cursors) == 11 and len(set(cursors)) == 11
     for cursor in cursors:
@@ -128,7 +128,7 @@ def test_cursor_lasts_48_hours(client, acct, monkeypatch) -> None:
 
 def test_cursor_survives_a_restart_and_another_process(client, acct, database_url, settings, local_storage) -> None:
     _, masked, _ = acct
-    body = {"sortBy": "customerNumber", "limit": 5}
+    body = {"sortBy": "agentName", "limit": 5}
     first = call(client, "list", {**masked.creds, **body})
     second = db.make_engine(database_url)  # as another process (or this one restarted) would
     try:
@@ -197,6 +197,17 @@ def test_short_number_filter_needs_view_number(client, acct, name: str) -> None:
         return
     assert call(client, name, {**masked.creds, "customerNumber": "001-40001"})["status"] == "success"
     assert call(client, name, {**admin.creds, "customerNumber": "1"})["status"] == "success"
+
+
+@pytest.mark.parametrize("name", FILTER_ENDPOINTS)
+def test_sorting_by_number_needs_view_number(client, acct, name: str) -> None:
+    """The order of hidden numbers is an oracle too (probe calls sorted among them), so it is refused."""
+    admin, masked, _ = acct
+    got = call(client, name, {**masked.creds, "sortBy": "customerNumber"})
+    assert (got["code"], got["message"]) == (1000, "Invalid parameters"), got
+    assert "sortBy customerNumber" in got["detail"] and "VIEW_NUMBER" in got["detail"]
+    assert call(client, name, {**masked.creds, "sortBy": "agentName"})["status"] == "success"
+    assert call(client, name, {**admin.creds, "sortBy": "customerNumber"})["status"] == "success"
 
 
 def test_digit_by_digit_attack_is_refused(client, acct) -> None:
