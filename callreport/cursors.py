@@ -16,12 +16,13 @@ from typing import Any
 import orjson
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from callreport import filters, sealing
+from callreport import filters, record, sealing
 
 # A cursor stays valid this long after it was made (the contract asks for at least 24 hours).
 CURSOR_TTL_SECONDS = 48 * 3600
 CURSOR_PURPOSE = b"callreport list cursor"
-SORT_CODES = {(s, o): 2 * i + (o == "desc") for i, s in enumerate(filters.SORT_COLUMNS) for o in ("asc", "desc")}
+# Each sort's code is fixed in record.py, so cursors already issued keep their meaning.
+SORT_CODES = {(f.name, o): 2 * f.sort_code + (o == "desc") for f in record.SORTS for o in ("asc", "desc")}
 # issued (s), sort code, user tag, filter digest; then the position as JSON [value, callId].
 CURSOR_HEAD = struct.Struct(">QB8s16s")
 

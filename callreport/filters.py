@@ -16,18 +16,20 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     StrictBool,
     StrictFloat,
     StrictInt,
     StrictStr,
+    create_model,
     field_validator,
     model_validator,
 )
 from sqlalchemy.sql.elements import ColumnElement
 
+from callreport import record
 from callreport.models import calls
+from callreport.record import STRICT
 from callreport.zones import check_timezone
 
 MAX_ITEMS = 1000
@@ -38,14 +40,9 @@ MAX_CONDITION_VALUES = 1000
 Seconds = Annotated[StrictInt, Field(ge=0, le=2**31 - 1)]
 Text = Annotated[StrictStr, Field(max_length=1000)]
 TextList = Annotated[list[Text], Field(max_length=MAX_ITEMS)]
-Direction = Literal["inbound", "outbound"]
-Status = Literal["answered", "missed", "busy", "noanswer", "failed", "cancelled"]
-HangupBy = Literal["customer", "agent", "system"]
-SortBy = Literal["startTime", "endTime", "duration", "talkDuration", "waitTime", "agentName", "customerNumber"]
+SortBy = Literal[tuple(f.name for f in record.SORTS)]  # startTime, endTime, ... as §6 lists them
 Scalar = StrictStr | StrictInt | StrictFloat | StrictBool | None
 Op = Literal["eq", "ne", "in", "nin", "contains", "gt", "gte", "lt", "lte", "exists"]
-
-STRICT = ConfigDict(extra="forbid", strict=True)
 DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 LOCAL_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$")
 PHONE_NOISE = re.compile(r"[+\s-]")
@@ -79,27 +76,27 @@ class AnalysisCondition(BaseModel):
         return self
 
 
-class CallFilter(BaseModel):
+def _list_type(f: record.Field) -> object:
+    """A list filter's type: strings, or the field's enumerated values."""
+    item = Literal[f.choices] if f.choices else Text
+    return Annotated[list[item], Field(max_length=MAX_ITEMS)]
+
+
+# The list and bound filters of record.py, e.g. agentIds, statuses, minDuration.
+RecordFilters = create_model(
+    "RecordFilters",
+    __config__=STRICT,
+    **{f.filter: (_list_type(f) | None, None) for f in record.LISTED},
+    **{b.name: (Seconds | None, None) for _, b in record.BOUNDED},
+)
+
+
+class CallFilter(RecordFilters):
     """The filter fields of §6, shared by list, count, summary and the exports."""
 
-    model_config = STRICT
     startDate: Annotated[StrictStr, Field(max_length=64)] | None = None
     endDate: Annotated[StrictStr, Field(max_length=64)] | None = None
     timezone: Annotated[StrictStr, Field(max_length=64)] | None = None
-    agentIds: TextList | None = None
-    callTypes: TextList | None = None
-    didNumbers: TextList | None = None
-    campaigns: TextList | None = None
-    departments: TextList | None = None
-    dispositions: TextList | None = None
-    callIds: TextList | None = None
-    directions: Annotated[list[Direction], Field(max_length=MAX_ITEMS)] | None = None
-    statuses: Annotated[list[Status], Field(max_length=MAX_ITEMS)] | None = None
-    hangupBy: Annotated[list[HangupBy], Field(max_length=MAX_ITEMS)] | None = None
-    minDuration: Seconds | None = None
-    maxDuration: Seconds | None = None
-    minTalkDuration: Seconds | None = None
-    maxTalkDuration: Seconds | None = None
     customerNumber: Annotated[StrictStr, Field(max_length=64)] | None = None
     callAnalysis: Annotated[list[AnalysisCondition], Field(max_length=MAX_CONDITIONS)] | None = None
     sortBy: SortBy = "startTime"
@@ -218,24 +215,8 @@ def number_ends_with(digits: str) -> ColumnElement:
     return sa.and_(calls.c.customer_rev >= rev, calls.c.customer_rev < rev[:-1] + chr(ord(rev[-1]) + 1))
 
 
-LIST_FIELDS = {
-    "agentIds": calls.c.agent_id,
-    "callTypes": calls.c.call_type,
-    "didNumbers": calls.c.did_number,
-    "campaigns": calls.c.campaign,
-    "departments": calls.c.department,
-    "dispositions": calls.c.disposition,
-    "callIds": calls.c.call_id,
-    "directions": calls.c.direction,
-    "statuses": calls.c.status,
-    "hangupBy": calls.c.hangup_by,
-}
-BOUNDS = {
-    "minDuration": (calls.c.duration, ">="),
-    "maxDuration": (calls.c.duration, "<="),
-    "minTalkDuration": (calls.c.talk_duration, ">="),
-    "maxTalkDuration": (calls.c.talk_duration, "<="),
-}
+LIST_FIELDS = {f.filter: calls.c[f.column] for f in record.LISTED}
+BOUNDS = {b.name: (calls.c[f.column], b.op) for f, b in record.BOUNDED}
 
 
 def where(r: Resolved, dialect: str) -> list[ColumnElement]:
@@ -265,16 +246,8 @@ def where(r: Resolved, dialect: str) -> list[ColumnElement]:
 
 # --- ordering and cursors ------------------------------------------------------------------
 
-SORT_COLUMNS = {
-    "startTime": calls.c.start_ts,
-    "endTime": calls.c.end_ts,
-    "duration": calls.c.duration,
-    "talkDuration": calls.c.talk_duration,
-    "waitTime": calls.c.wait_time,
-    "agentName": calls.c.agent_name,
-    "customerNumber": calls.c.customer_number,
-}
-TEXT_SORTS = ("agentName", "customerNumber")
+SORT_COLUMNS = {f.name: calls.c[f.column] for f in record.SORTS}
+TEXT_SORTS = tuple(f.name for f in record.SORTS if f.kind in ("text", "phone"))
 
 
 def int_bound(col: sa.Column) -> int:

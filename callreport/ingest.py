@@ -2,88 +2,37 @@
 
 from __future__ import annotations
 
+import operator
 import re
 import time
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    StrictBool,
-    StrictFloat,
-    StrictInt,
-    StrictStr,
-    TypeAdapter,
-    ValidationError,
-    field_validator,
-)
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError, create_model
 
 from callreport import errors
+from callreport.record import ANALYSIS_KEY, BY_NAME, FIELDS, STRICT
 
-STRICT = ConfigDict(extra="forbid", strict=True)
 MAX_BATCH = 10_000
 MAX_PROBLEMS = 20  # problems reported for one record: enough to fix it in one go
-PHONE = re.compile(r"^\+?[0-9][0-9 \-]*$")
-# Keys become SQLite JSON paths ($."key"): quotes, backslashes and control characters cannot.
-ANALYSIS_KEY = re.compile(r'^[^"\\\x00-\x1f]{1,64}$')
 NON_DIGITS = re.compile(r"[^0-9]")
 
-Phone = Annotated[StrictStr, Field(min_length=1, max_length=32, pattern=PHONE.pattern)]
-Seconds = Annotated[StrictInt, Field(ge=0, le=10_000_000)]
-Name = Annotated[StrictStr, Field(max_length=200)]
-Scalar = Annotated[StrictStr, Field(max_length=10_000)] | StrictInt | StrictFloat | StrictBool | None
+
+def _declared(field) -> tuple:
+    """A record field as create_model takes it: (type, default)."""
+    default = field.default
+    if callable(default):
+        default = Field(default_factory=default)
+    return field.annotation(), default
 
 
-class Event(BaseModel):
-    """One step of a call's timeline."""
-
-    model_config = STRICT
-    time: Annotated[StrictStr, Field(max_length=64)]
-    type: Annotated[StrictStr, Field(min_length=1, max_length=32)]
-    agentId: Annotated[StrictStr, Field(max_length=64)] | None = None
-    note: Annotated[StrictStr, Field(max_length=1000)] | None = None
-
-
-class CallRecord(BaseModel):
-    """A call detail record as ingest accepts it."""
-
-    model_config = STRICT
-    callId: Annotated[StrictStr, Field(min_length=1, max_length=64)]
-    startTime: Annotated[StrictStr, Field(max_length=64)]
-    endTime: Annotated[StrictStr, Field(max_length=64)]
-    duration: Seconds
-    talkDuration: Seconds = 0
-    holdDuration: Seconds = 0
-    waitTime: Seconds = 0
-    direction: Literal["inbound", "outbound"]
-    callType: Annotated[StrictStr, Field(min_length=1, max_length=32)]
-    status: Literal["answered", "missed", "busy", "noanswer", "failed", "cancelled"]
-    callerNumber: Phone
-    customerNumber: Phone
-    didNumber: Phone
-    agentId: Annotated[StrictStr, Field(min_length=1, max_length=64)] | None = None
-    agentName: Name | None = None
-    campaign: Name | None = None
-    department: Name | None = None
-    disposition: Name | None = None
-    hangupBy: Literal["customer", "agent", "system"] | None = None
-    recordingUrl: Annotated[StrictStr, Field(max_length=2000)] | None = None
-    callAnalysis: Annotated[dict[StrictStr, Scalar], Field(max_length=50)] = Field(default_factory=dict)
-    events: Annotated[list[Event], Field(max_length=500)] = Field(default_factory=list)
-
-    @field_validator("callAnalysis", mode="before")
-    @classmethod
-    def _keys(cls, v: Any) -> Any:
-        # Before the union: a float field would otherwise take 2**63 silently as 9.2e18.
-        for key, value in v.items() if isinstance(v, dict) else ():
-            if not isinstance(key, str) or not ANALYSIS_KEY.fullmatch(key):  # match() lets a final \n through
-                raise ValueError(f"key {str(key)[:70]!r} must be 1-64 characters, no quotes, backslashes or controls")
-            if type(value) is int and not -(2**63) <= value < 2**63:
-                raise ValueError(f"value of {key!r} must be within 64-bit integers")
-        return v
+CallRecord = create_model(
+    "CallRecord",
+    __config__=STRICT,
+    __doc__="A call detail record as ingest accepts it.",
+    **{f.name: _declared(f) for f in FIELDS},
+)
 
 
 def _record_schema() -> dict:
@@ -205,7 +154,15 @@ def _when(name: str | int, text: str, tz: ZoneInfo, problems: list[tuple[str, st
         return None
 
 
-def _row(account_id: str, rec: CallRecord, tz: ZoneInfo, now: int, problems: list[tuple[str, str]]) -> dict:
+# What a row copies from a record as it is, and its times (epoch seconds in their columns).
+_PLAIN = tuple(f for f in FIELDS if f.kind not in ("time", "events"))
+_PLAIN_COLUMNS = tuple(f.column for f in _PLAIN)
+_plain_values = operator.itemgetter(*(f.name for f in _PLAIN))
+_NUMBERS = tuple(f.column for f in _PLAIN if f.kind == "phone" and not f.nullable)
+_START, _END = (BY_NAME[name].column for name in ("startTime", "endTime"))
+
+
+def _row(account_id: str, rec: Any, tz: ZoneInfo, now: int, problems: list[tuple[str, str]]) -> dict:
     start, end = _when("startTime", rec.startTime, tz, problems), _when("endTime", rec.endTime, tz, problems)
     if start is not None and end is not None and end < start:
         problems.append(("endTime", "is before startTime"))
@@ -224,32 +181,15 @@ def _row(account_id: str, rec: CallRecord, tz: ZoneInfo, now: int, problems: lis
 
 def call_row(account_id: str, rec: dict, start: int | None, end: int | None, events: list, now: int) -> dict:
     """The calls-table row of a record's fields (ingest's checked model, or a PBX import's own dict)."""
-    customer = rec["customerNumber"] or ""  # a PBX may not know it (§11): stored as "" (the column is NOT NULL)
-    # queueName is not a column yet: this is the one place a record's field is dropped (issue 12 follow-up).
-    return {
-        "account_id": account_id,
-        "call_id": rec["callId"],
-        "start_ts": start,
-        "end_ts": end,
-        "duration": rec["duration"],
-        "talk_duration": rec["talkDuration"],
-        "hold_duration": rec["holdDuration"],
-        "wait_time": rec["waitTime"],
-        "direction": rec["direction"],
-        "call_type": rec["callType"],
-        "status": rec["status"],
-        "caller_number": rec["callerNumber"] or "",
-        "customer_number": customer,
-        "customer_rev": NON_DIGITS.sub("", customer)[::-1],
-        "did_number": rec["didNumber"] or "",  # null from a PBX (no DID, or not digits): ""
-        "agent_id": rec["agentId"],
-        "agent_name": rec["agentName"],
-        "campaign": rec["campaign"],
-        "department": rec["department"],
-        "disposition": rec["disposition"],
-        "hangup_by": rec["hangupBy"],
-        "recording_url": rec["recordingUrl"],
-        "call_analysis": rec["callAnalysis"],
-        "events": events,
-        "updated_at": now,
-    }
+    row = dict(zip(_PLAIN_COLUMNS, _plain_values(rec), strict=True))
+    for column in _NUMBERS:  # a PBX may not know a number (§11): stored as "" (the columns are NOT NULL)
+        row[column] = row[column] or ""
+    row[_START], row[_END] = start, end
+    row.update(
+        account_id=account_id,
+        events=events,
+        # the digits reversed, so "ends with" is a prefix range on an index (models.calls)
+        customer_rev=NON_DIGITS.sub("", row["customer_number"])[::-1],
+        updated_at=now,
+    )
+    return row

@@ -96,6 +96,7 @@ calls = sa.Table(
     sa.Column("call_analysis", JsonDoc, nullable=False),
     sa.Column("events", JsonDoc, nullable=False),
     sa.Column("updated_at", Epoch, nullable=False),
+    sa.Column("queue_name", BinaryText, nullable=True),  # migration 0007
     sa.UniqueConstraint("account_id", "call_id", name="uq_calls_account_call"),
     sa.Index("ix_calls_account_agent_start", "account_id", "agent_id", "start_ts"),
     sa.Index("ix_calls_account_customer_rev", "account_id", "customer_rev"),

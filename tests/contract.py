@@ -20,6 +20,7 @@ RECORD_FIELDS = (
     "campaign",
     "department",
     "disposition",
+    "queueName",
     "hangupBy",
     "recordingUrl",
     "callAnalysis",

@@ -55,7 +55,7 @@ OFFSETS = [UTC, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hou
 DEFAULT_COLUMNS = [
     "callId", "startTime", "endTime", "duration", "talkDuration", "holdDuration", "waitTime", "direction",
     "callType", "status", "callerNumber", "customerNumber", "didNumber", "agentId", "agentName", "campaign",
-    "department", "disposition", "hangupBy", "recordingUrl", "callAnalysis",
+    "department", "disposition", "queueName", "hangupBy", "recordingUrl", "callAnalysis",
 ]  # fmt: skip
 PDF_DEFAULT = [
     "callId", "startTime", "direction", "callType", "status", "customerNumber", "agentName",
@@ -103,6 +103,7 @@ def make_records(n: int, seed: int, prefix: str) -> list[dict]:
                 "campaign": rng.choice(["Spring", '=HYPERLINK("http://x")', None]),
                 "department": rng.choice(["Sales", "Support", None]),
                 "disposition": rng.choice(TRICKY),
+                "queueName": rng.choice(["Sales queue", "-overflow", "Ωueue", None]),
                 "hangupBy": rng.choice(["customer", "agent", "system", None]),
                 "recordingUrl": rng.choice([None, f"https://rec.example/{prefix}/{i}.mp3"]),
                 "callAnalysis": analysis,

@@ -201,6 +201,7 @@ FILTERS = {
     "directions",
     "statuses",
     "hangupBy",
+    "queueNames",
     "minDuration",
     "maxDuration",
     "minTalkDuration",
@@ -275,6 +276,7 @@ def test_the_schema_describes_every_body_of_the_contract(world):
         "campaign",
         "department",
         "disposition",
+        "queueName",
     }
     record = _body_schema(served, "callreport/ingest")["properties"]["calls"]["items"]
     assert set(record["properties"]) == set(RECORD_FIELDS) and record["additionalProperties"] is False

@@ -16,7 +16,7 @@ def test_schema_is_at_head_with_its_indexes(engine: sa.Engine) -> None:
     assert {"ix_calls_account_start", "ix_calls_account_agent_start", "ix_calls_account_customer_rev"} <= indexes
     assert "ix_calls_account_duration" not in indexes  # dropped by 0002: it misled SQLite's planner
     with engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0006"
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0007"
     start = next(i for i in insp.get_indexes("calls") if i["name"] == "ix_calls_account_start")
     carried = set(start["column_names"]) | set(
         start.get("include_columns") or start["dialect_options"].get("postgresql_include", [])

@@ -43,6 +43,7 @@ CHOICES = {
     "department": [None, "sales", "support", "Sales"],
     "disposition": [None, "sale", "callback", "no-sale", "Rückruf"],
     "hangupBy": [None, "customer", "agent", "system"],
+    "queueName": [None, "sales-q", "Support", "support", "ñ-queue"],
 }
 ANALYSIS = {
     "score": [5, "5", 5.0, 5.5, -1.5, 0, 10, "10", True, None, 2.25],
@@ -234,6 +235,7 @@ LISTS = {
     "campaigns": "campaign",
     "departments": "department",
     "dispositions": "disposition",
+    "queueNames": "queueName",
     "callIds": "callId",
     "directions": "direction",
     "statuses": "status",
@@ -382,6 +384,8 @@ SINGLE = [
     {"departments": ["Sales", "support"]},
     {"dispositions": ["Rückruf"]},
     {"dispositions": ["sale", "no-sale"]},
+    {"queueNames": ["support"]},
+    {"queueNames": ["Support", "ñ-queue", "none-such"]},
     {"callIds": [t["callId"] for t in CALLS[::75]] + ["nope"]},
     {"directions": ["inbound"]},
     {"directions": ["outbound"]},
@@ -589,7 +593,9 @@ def test_detail(client, main, zone: str | None) -> None:
 
 # --- summary ------------------------------------------------------------------------------------------
 
-GROUPS = ["agent", "day", "hour", "status", "direction", "callType", "campaign", "department", "disposition"]
+GROUPS = [
+    "agent", "day", "hour", "status", "direction", "callType", "campaign", "department", "disposition", "queueName"
+]  # fmt: skip
 SUMMARY_FILTERS = [
     {},
     {"timezone": "America/New_York"},

@@ -13,8 +13,9 @@ from callreport import db, errors, filters, metrics
 from callreport import responses as R
 from callreport.context import Ctx
 from callreport.export.columns import record, records
-from callreport.filters import STRICT, CallFilter
+from callreport.filters import CallFilter
 from callreport.ingest import IngestParams, to_rows
+from callreport.record import GROUPS, STRICT
 from callreport.repo import calls as calls_repo
 from callreport.repo.calls import totals_of
 from callreport.transport import Api
@@ -46,7 +47,8 @@ class DetailParams(BaseModel):
         return None if v is None else check_timezone(v)
 
 
-GroupBy = Literal["agent", "day", "hour", "status", "direction", "callType", "campaign", "department", "disposition"]
+# The fields record.py marks groupable (agent, status, queueName, ...), then day and hour of startTime.
+GroupBy = Literal[(*(f.group for f in GROUPS), "day", "hour")]
 
 
 class SummaryParams(CallFilter):
@@ -129,7 +131,7 @@ def _figures(g: dict) -> dict:
 
 @api.endpoint("summary", SummaryParams, tags=TAGS, response=R.SummaryResponse)
 def summary(ctx: Ctx, p: SummaryParams) -> dict:
-    """Totals per agent, day, hour, status, direction, callType, campaign, department or disposition."""
+    """Totals per agent, day, hour, status, direction, callType, campaign, department, disposition or queue."""
     r = resolved(ctx, p)
     with budgeted(ctx) as conn:
         groups = calls_repo.summary(conn, ctx.principal, r, p.groupBy)

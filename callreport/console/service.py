@@ -16,7 +16,7 @@ from typing import Any, get_args
 from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
 
-from callreport import errors, filters
+from callreport import errors, filters, record
 from callreport.api import auth as auth_api
 from callreport.api import calls as calls_api
 from callreport.api import downloads as downloads_api
@@ -34,9 +34,7 @@ LIST_FILTERS = tuple(name for name in filters.LIST_FIELDS if name in CallFilter.
 NUMBER_FILTERS = tuple(name for name in filters.BOUNDS if name in CallFilter.model_fields)
 GROUP_KEYS: tuple[str, ...] = get_args(calls_api.GroupBy)
 SORT_KEYS: tuple[str, ...] = get_args(filters.SortBy)
-STATUSES: tuple[str, ...] = get_args(filters.Status)
-DIRECTIONS: tuple[str, ...] = get_args(filters.Direction)
-HANGUP_BY: tuple[str, ...] = get_args(filters.HangupBy)
+STATUSES, DIRECTIONS, HANGUP_BY = record.STATUSES, record.DIRECTIONS, record.HANGUP_BY
 CONDITION_OPS: tuple[str, ...] = get_args(filters.Op)
 DOWNLOADS = {"csv": downloads_api.download_csv, "xlsx": downloads_api.download_excel, "pdf": downloads_api.download_pdf}
 CREATORS = {"csv": exports_api.export_csv, "xlsx": exports_api.export_excel, "pdf": exports_api.export_pdf}

@@ -15,6 +15,8 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from callreport import record
+
 Getter = Callable[[Any, ZoneInfo, bool], Any]
 
 
@@ -56,6 +58,7 @@ class Column:
     get: Getter
     source: str | None = None  # the calls column it reads, for the compiled fast path
     key: str | None = None  # the callAnalysis key, for callAnalysis.<key> columns
+    masked: bool = False  # a phone number masked without VIEW_NUMBER
 
 
 def _attr(attr: str) -> Getter:
@@ -74,45 +77,34 @@ def _phone(attr: str) -> Getter:
     return get
 
 
+def _json(attr: str) -> Getter:
+    return lambda row, tz, masked: getattr(row, attr) or {}
+
+
 def _analysis(key: str) -> Getter:
     return lambda row, tz, masked: (row.call_analysis or {}).get(key)
 
 
+def _column(f: record.Field) -> Column:
+    """The export column of a record field: its value read from the field's column, by kind."""
+    if f.kind == "time":
+        get = _time(f.column)
+    elif f.masked:
+        get = _phone(f.column)
+    elif f.kind == "json":
+        get = _json(f.column)
+    else:
+        get = _attr(f.column)
+    return Column(f.name, f.kind, get, f.column, masked=f.masked)
+
+
 # The contract's §5 order, without `events`.
-DEFAULT_COLUMNS: tuple[Column, ...] = (
-    Column("callId", "text", _attr("call_id"), "call_id"),
-    Column("startTime", "time", _time("start_ts"), "start_ts"),
-    Column("endTime", "time", _time("end_ts"), "end_ts"),
-    Column("duration", "int", _attr("duration"), "duration"),
-    Column("talkDuration", "int", _attr("talk_duration"), "talk_duration"),
-    Column("holdDuration", "int", _attr("hold_duration"), "hold_duration"),
-    Column("waitTime", "int", _attr("wait_time"), "wait_time"),
-    Column("direction", "text", _attr("direction"), "direction"),
-    Column("callType", "text", _attr("call_type"), "call_type"),
-    Column("status", "text", _attr("status"), "status"),
-    Column("callerNumber", "phone", _phone("caller_number"), "caller_number"),
-    Column("customerNumber", "phone", _phone("customer_number"), "customer_number"),
-    Column("didNumber", "phone", _attr("did_number"), "did_number"),
-    Column("agentId", "text", _attr("agent_id"), "agent_id"),
-    Column("agentName", "text", _attr("agent_name"), "agent_name"),
-    Column("campaign", "text", _attr("campaign"), "campaign"),
-    Column("department", "text", _attr("department"), "department"),
-    Column("disposition", "text", _attr("disposition"), "disposition"),
-    Column("hangupBy", "text", _attr("hangup_by"), "hangup_by"),
-    Column("recordingUrl", "text", _attr("recording_url"), "recording_url"),
-    Column("callAnalysis", "json", lambda row, tz, masked: row.call_analysis or {}, "call_analysis"),
-)
+DEFAULT_COLUMNS: tuple[Column, ...] = tuple(_column(f) for f in record.EXPORTED)
 BY_NAME = {c.name: c for c in DEFAULT_COLUMNS}
-# The PDF's default: what a person reads on A4 landscape at 8 pt (export/pdf.py). The other
-# fields (end time, hold, numbers the agent dialled from, ids, the recording link, the
-# callAnalysis JSON) are for CSV and Excel, or asked for with `columns`.
-PDF_COLUMNS: tuple[Column, ...] = tuple(
-    BY_NAME[name]
-    for name in (
-        "callId", "startTime", "direction", "callType", "status", "customerNumber", "agentName",
-        "duration", "talkDuration", "waitTime", "campaign", "disposition",
-    )
-)  # fmt: skip
+# The PDF's default: what a person reads on A4 landscape at 8 pt (export/pdf.py), in record.py's
+# pdf_at order. The other fields (end time, hold, numbers the agent dialled from, ids, the queue,
+# the recording link, the callAnalysis JSON) are for CSV and Excel, or asked for with `columns`.
+PDF_COLUMNS: tuple[Column, ...] = tuple(BY_NAME[f.name] for f in record.PDF_DEFAULT)
 ANALYSIS_PREFIX = "callAnalysis."
 
 
@@ -184,7 +176,7 @@ def row_reader(
         at = f"r[{index[c.source]}]"
         if c.kind == "time":
             parts.append(f"_iso({at})" if iso_times else f"(None if {at} is None else _ts({at}, _tz))")
-        elif c.kind == "phone" and masked and c.name != "didNumber":
+        elif c.masked and masked:
             parts.append(f"_mask({at})")
         elif c.kind == "json":
             parts.append(f"({at} or {{}})")

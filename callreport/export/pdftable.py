@@ -10,6 +10,7 @@ from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4, landscape
 from reportlab.lib.rl_accel import fp_str
 
+from callreport import record
 from callreport.export.columns import Column
 from callreport.export.pdfshape import is_complex
 from callreport.export.pdftext import BOLD, FONT, TextFit, header_lines, header_width
@@ -27,12 +28,11 @@ LEADING = 1.22  # line height over type size
 MOST_LINES = 12  # a cell's lines at most: past that the rest of a huge value (JSON) is cut
 STRIPE = colors.HexColor("#f2f2f2")
 # Typical values by column name, else by kind: a column's preferred width is its sample's.
+# A usual widest value per column kind, and per record field where record.py gives one.
 _SAMPLES = {
     "time": "0000-00-00 00:00:00", "phone": "+00 00000 000000", "int": "00000", "text": "Xxxxxxxxxxxx",
-    "any": "Xxxxxxxxxxxx", "json": '{"xxxxxxxx": "xxxxxxxx"}', "callId": "xxxx-00000000",
-    "direction": "outbound", "callType": "click2call", "status": "answered", "agentId": "agent-0001",
-    "agentName": "Firstname Lastname", "campaign": "Campaign xxxxxxx", "department": "Department",
-    "disposition": "Call Back Later", "hangupBy": "customer", "recordingUrl": "https://rec.example/xxxxxxxx",
+    "any": "Xxxxxxxxxxxx", "json": '{"xxxxxxxx": "xxxxxxxx"}',
+    **{f.name: f.sample for f in record.FIELDS if f.sample},
 }  # fmt: skip
 _FIXED_KINDS = ("time", "phone", "int")
 

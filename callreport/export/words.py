@@ -4,23 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from callreport import record
 from callreport.filters import Resolved
 
+# The record's filters in words (record.py), then the rest of §6.
 LABELS = {
-    "agentIds": "Agents",
-    "callTypes": "Call types",
-    "didNumbers": "DID numbers",
-    "campaigns": "Campaigns",
-    "departments": "Departments",
-    "dispositions": "Dispositions",
-    "callIds": "Call ids",
-    "directions": "Directions",
-    "statuses": "Statuses",
-    "hangupBy": "Hung up by",
-    "minDuration": "Duration at least (s)",
-    "maxDuration": "Duration at most (s)",
-    "minTalkDuration": "Talk time at least (s)",
-    "maxTalkDuration": "Talk time at most (s)",
+    **{f.filter: f.filter_label for f in record.LISTED},
+    **{b.name: b.label for _, b in record.BOUNDED},
     "customerNumber": "Customer number ends with",
     "sortBy": "Sorted by",
     "sortOrder": "Order",

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.sql import Select
 
-from callreport import cursors, filters, sealing
+from callreport import cursors, filters, record, sealing
 from callreport.models import calls
 from callreport.principal import Principal
 
@@ -117,15 +117,8 @@ def local_seconds(col: Any, tz: ZoneInfo, lo: int, hi: int) -> Any:
     return col + sa.case(*whens, else_=changes[-1][1])
 
 
-GROUP_COLUMNS = {
-    "status": calls.c.status,
-    "direction": calls.c.direction,
-    "callType": calls.c.call_type,
-    "campaign": calls.c.campaign,
-    "department": calls.c.department,
-    "disposition": calls.c.disposition,
-    "agent": calls.c.agent_id,
-}
+# groupBy keys over a column (record.py); day and hour are computed from startTime below.
+GROUP_COLUMNS = {f.group: calls.c[f.column] for f in record.GROUPS}
 
 
 def _group_key(conn: Connection, principal: Principal, r: filters.Resolved, group_by: str) -> Any:
