@@ -400,7 +400,7 @@ def test_xlsx_cells_header_and_summary(dataset: Dataset, run, tmp_path: Path, wh
     assert [c.value for c in rows[0]] == DEFAULT_COLUMNS
     assert all(c.font.b for c in rows[0])
     assert ws.freeze_panes == "A2"
-    assert ws.auto_filter.ref == f"A1:U{len(expected) + 1}"
+    assert ws.auto_filter.ref == f"A1:V{len(expected) + 1}"
     assert len(rows) == len(expected) + 1
     masked = who == "masked"
     for row, rec in zip(rows[1:], expected, strict=True):
