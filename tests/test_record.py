@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -23,8 +24,10 @@ from tests.conftest import Tenant, call, make_tenant
 PHONES = ["+91 98765-43210", "080 4718 2201", "+1-555-0100"]
 # The contract's masking (§7) of PHONES, written out by hand: first two and last two digits kept.
 MASKED = {"+91 98765-43210": "+91 XXXXX-XXX10", "080 4718 2201": "08X XXXX XX01", "+1-555-0100": "+1-5XX-XX00"}
-TIMES = [f"2024-03-0{d}T{{h}}:00:00+00:00" for d in (1, 2, 3)]
-N = 3  # records A, B, C; A < B < C in every field, and C has null in every field that may be null
+N = 3  # records 0, 1, 2; record 2 has null in every field that may be null
+# Each field orders the records its own way (by its index in FIELDS), so a sort or filter that
+# reads the wrong column gives another order.
+PERMS = list(itertools.permutations(range(N)))
 
 
 def ids(fields: tuple) -> list[str]:
@@ -32,27 +35,27 @@ def ids(fields: tuple) -> list[str]:
 
 
 def value(f: Field, i: int) -> Any:
-    """Record i's value of field f, made from the declaration alone (ascending in i)."""
+    """Record i's value of field f, made from the declaration alone."""
+    rank = PERMS[record.FIELDS.index(f) % len(PERMS)][i]
     if f.nullable and i == N - 1:
         return None
     if f.choices:
-        return sorted(f.choices)[i % len(f.choices)]
-    if f.kind == "int":
-        return 10 * (i + 1)  # equal integers everywhere keep talkDuration <= duration
-    if f.kind == "time":
-        times = [g.name for g in record.FIELDS if g.kind == "time"]
-        return TIMES[i].format(h=10 + times.index(f.name))
+        return sorted(f.choices)[rank % len(f.choices)]
+    if f.kind == "int":  # every other duration stays below duration, as talkDuration must
+        return 10 * rank + (100 if f.name == "duration" else 0)
+    if f.kind == "time":  # every end after every start
+        return f"2024-03-0{rank + (1 if f.name == 'startTime' else 5)}T10:00:00+00:00"
     if f.kind == "phone":
-        return PHONES[i]
+        return PHONES[rank]
     if f.kind == "json":
-        return {"k": i, "tag": f"t{i}"}
+        return {"k": rank, "tag": f"t{rank}"}
     if f.kind == "events":
-        return [{"time": TIMES[i].format(h=10), "type": "ring"}]
-    text = f"{f.name[:3]}-{'ABC'[i]}-Ω"
-    return text[: f.max_length]
+        return [{"time": f"2024-03-0{rank + 1}T10:00:00+00:00", "type": "ring"}]
+    return f"{f.name[:3]}-{'ABC'[rank]}-Ω"[: f.max_length]
 
 
 RECORDS = [{f.name: value(f, i) for f in record.FIELDS} for i in range(N)]
+BY_START = sorted(RECORDS, key=lambda r: r["startTime"])  # one offset: the text sorts as the time
 
 
 @dataclass
@@ -117,7 +120,7 @@ def test_ingest_list_and_detail_return_the_field(client, world: World, f: Field)
 def test_list_filter(client, world: World, f: Field) -> None:
     for wanted in ([RECORDS[0][f.name]], [RECORDS[1][f.name], "no-such-value"], []):
         wanted = [w for w in wanted if f.choices is None or w in f.choices]
-        expect = [r["callId"] for r in RECORDS if r[f.name] in wanted]
+        expect = [r["callId"] for r in BY_START if r[f.name] in wanted]
         got = listed(client, world.tenant, {f.filter: wanted, "sortBy": "startTime", "sortOrder": "asc"})
         assert [r["callId"] for r in got] == expect, (f.filter, wanted)
 
@@ -125,9 +128,9 @@ def test_list_filter(client, world: World, f: Field) -> None:
 @pytest.mark.parametrize("pair", record.BOUNDED, ids=ids(record.BOUNDED))
 def test_bound_filter(client, world: World, pair: tuple[Field, record.Bound]) -> None:
     f, bound = pair
-    limit = RECORDS[1][f.name]
+    limit = sorted(r[f.name] for r in RECORDS)[1]
     keep = (lambda v: v >= limit) if bound.op == ">=" else (lambda v: v <= limit)
-    expect = [r["callId"] for r in RECORDS if keep(r[f.name])]
+    expect = [r["callId"] for r in BY_START if keep(r[f.name])]
     got = listed(client, world.tenant, {bound.name: limit, "sortBy": "startTime", "sortOrder": "asc"})
     assert [r["callId"] for r in got] == expect and 0 < len(expect) < N
 
@@ -152,14 +155,14 @@ def test_summary_group(client, world: World, f: Field) -> None:
     assert {g["key"]: g["calls"] for g in resp["data"]} == want
 
 
-def run_export(client, engine, local_storage, settings, creds: dict, body: dict) -> bytes:
-    """exportCsv, run by a worker in this process, then downloaded."""
-    out = call(client, "exportCsv", {**creds, **body})
+def run_export(client, engine, local_storage, settings, creds: dict, body: dict, fmt: str = "Csv") -> bytes:
+    """export<fmt>, run by a worker in this process, then downloaded."""
+    out = call(client, f"export{fmt}", {**creds, **body})
     assert out["status"] == "success", out
     worker = Worker(engine, local_storage, settings, name="test-record")
     while worker.run_one() is not None:
         pass
-    resp = client.post("/api/v2/callreport/downloadCsv", json={**creds, "requestId": out["requestId"]})
+    resp = client.post(f"/api/v2/callreport/download{fmt}", json={**creds, "requestId": out["requestId"]})
     assert resp.status_code == 200, resp.text
     return resp.content
 
@@ -199,3 +202,38 @@ def test_masking(client, world: World, f: Field) -> None:
         got = {r["callId"]: r[f.name] for r in call(client, name, {**tenant.creds})["data"]}
         for rec in RECORDS:
             assert got[rec["callId"]] == (MASKED[rec[f.name]] if f.masked else rec[f.name]), (name, f.name)
+
+
+# --- queueName, the field added as one entry ------------------------------------------------------
+
+
+def test_queue_name_validation(client, tenant: Tenant) -> None:
+    base = {k: v for k, v in RECORDS[0].items() if k != "queueName"}
+    for bad, reason in (("q" * 201, "at most 200 characters"), (5, "valid string")):
+        resp = call(client, "ingest", {**tenant.creds, "calls": [base, {**base, "callId": "x2", "queueName": bad}]})
+        assert resp["code"] == 1000 and resp["detail"].startswith("calls[1].queueName: "), resp
+        assert reason in resp["detail"]
+    ok = [{**base, "queueName": "q" * 200}, {**base, "callId": "x2", "queueName": None}, {**base, "callId": "x3"}]
+    assert call(client, "ingest", {**tenant.creds, "calls": ok})["inserted"] == 3
+    got = {r["callId"]: r["queueName"] for r in listed(client, tenant, {})}
+    assert got == {base["callId"]: "q" * 200, "x2": None, "x3": None}
+    # Replacing a call replaces its queue too, also with none.
+    assert call(client, "ingest", {**tenant.creds, "calls": [base]})["updated"] == 1
+    assert call(client, "detail", {**tenant.creds, "callId": base["callId"]})["data"]["queueName"] is None
+
+
+def test_queue_name_in_excel_and_pdf(client, engine, local_storage, settings, world: World) -> None:
+    from openpyxl import load_workbook
+    from pypdf import PdfReader
+
+    body = {"columns": ["callId", "queueName"], "sortBy": "startTime", "sortOrder": "asc"}
+    args = (client, engine, local_storage, settings, world.tenant.creds, body)
+    sheet = load_workbook(io.BytesIO(run_export(*args, fmt="Excel")))["Calls"]
+    assert [tuple(c.value for c in row) for row in sheet.iter_rows()] == [("callId", "queueName")] + [
+        (r["callId"], r["queueName"]) for r in BY_START
+    ]
+    pdf = PdfReader(io.BytesIO(run_export(*args, fmt="Pdf")))
+    text = "".join(page.extract_text() for page in pdf.pages[1:])
+    assert "queueName" in text
+    for r in RECORDS:
+        assert r["queueName"] is None or r["queueName"] in text
