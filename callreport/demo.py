@@ -310,6 +310,7 @@ class _CallFactory:
             "campaign": campaign,
             "department": dept,
             "disposition": disposition,
+            "queueName": f"{dept} queue" if inbound and timing[1] else None,  # the inbound calls that waited
             "hangupBy": self.hangup_by(status, inbound, agent is not None),
             "recordingUrl": recording,
             "callAnalysis": self.analysis(status == "answered", language, dept),
