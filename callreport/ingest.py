@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import operator
 import re
 import time
 from datetime import datetime
@@ -12,7 +11,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError, create_model
 
 from callreport import errors
-from callreport.record import ANALYSIS_KEY, BY_NAME, FIELDS, STRICT
+from callreport.record import ANALYSIS_KEY, FIELDS, STRICT
 
 MAX_BATCH = 10_000
 MAX_PROBLEMS = 20  # problems reported for one record: enough to fix it in one go
@@ -154,12 +153,27 @@ def _when(name: str | int, text: str, tz: ZoneInfo, problems: list[tuple[str, st
         return None
 
 
-# What a row copies from a record as it is, and its times (epoch seconds in their columns).
-_PLAIN = tuple(f for f in FIELDS if f.kind not in ("time", "events"))
-_PLAIN_COLUMNS = tuple(f.column for f in _PLAIN)
-_plain_values = operator.itemgetter(*(f.name for f in _PLAIN))
-_NUMBERS = tuple(f.column for f in _PLAIN if f.kind == "phone" and not f.nullable)
-_START, _END = (BY_NAME[name].column for name in ("startTime", "endTime"))
+TIME_ARGS = {"startTime": "start", "endTime": "end"}  # a new time field needs its own rules here
+
+
+def _row_maker() -> Any:
+    """A generated function making a calls row from a record's fields: one dict display, as fast
+    as the hand-written builder it replaces (a loop over the fields cost 8% more per batch)."""
+    items = ['"account_id": a', '"events": events', '"updated_at": now']
+    for f in FIELDS:
+        if f.kind == "time":
+            items.append(f'"{f.column}": {TIME_ARGS[f.name]}')
+        elif f.kind == "phone" and not f.nullable:  # a PBX may not know a number (§11): "" (NOT NULL)
+            items.append(f'"{f.column}": r["{f.name}"] or ""')
+        elif f.kind != "events":
+            items.append(f'"{f.column}": r["{f.name}"]')
+    # the customer's digits reversed, so "ends with" is a prefix range on an index (models.calls)
+    items.append('"customer_rev": _digits("", r["customerNumber"] or "")[::-1]')
+    code = f"lambda a, r, start, end, events, now: {{{', '.join(items)}}}"
+    return eval(code, {"_digits": NON_DIGITS.sub})  # noqa: S307 - built from record.py's own names
+
+
+_make_row = _row_maker()
 
 
 def _row(account_id: str, rec: Any, tz: ZoneInfo, now: int, problems: list[tuple[str, str]]) -> dict:
@@ -181,15 +195,4 @@ def _row(account_id: str, rec: Any, tz: ZoneInfo, now: int, problems: list[tuple
 
 def call_row(account_id: str, rec: dict, start: int | None, end: int | None, events: list, now: int) -> dict:
     """The calls-table row of a record's fields (ingest's checked model, or a PBX import's own dict)."""
-    row = dict(zip(_PLAIN_COLUMNS, _plain_values(rec), strict=True))
-    for column in _NUMBERS:  # a PBX may not know a number (§11): stored as "" (the columns are NOT NULL)
-        row[column] = row[column] or ""
-    row[_START], row[_END] = start, end
-    row.update(
-        account_id=account_id,
-        events=events,
-        # the digits reversed, so "ends with" is a prefix range on an index (models.calls)
-        customer_rev=NON_DIGITS.sub("", row["customer_number"])[::-1],
-        updated_at=now,
-    )
-    return row
+    return _make_row(account_id, rec, start, end, events, now)
