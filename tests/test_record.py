@@ -241,11 +241,12 @@ def test_queue_name_in_excel_and_pdf(client, engine, local_storage, settings, wo
 
 def test_a_pbx_import_keeps_the_queue(client, engine, tenant: Tenant) -> None:
     """The importers' rows come from the same declaration: queueName is stored, unknown numbers as ""."""
-    from callreport import db, queries
+    from callreport import db
+    from callreport.repo import calls as calls_repo
     from callreport.sources.store import record_row
 
     rec = {**RECORDS[0], "callId": "pbx-1", "queueName": "support@default", "didNumber": None}
     with db.writing(engine) as conn:
-        assert queries.upsert(conn, tenant.account_id, [record_row(tenant.account_id, rec, 0)]) == (1, 0)
+        assert calls_repo.upsert(conn, tenant.account_id, [record_row(tenant.account_id, rec, 0)]) == (1, 0)
     [got] = listed(client, tenant, {"queueNames": ["support@default"]})
     assert (got["callId"], got["queueName"], got["didNumber"]) == ("pbx-1", "support@default", "")
