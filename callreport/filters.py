@@ -145,8 +145,8 @@ def check_number_filter(f: CallFilter, sees_numbers: bool) -> None:
         raise ValueError(f"customerNumber needs at least {MASKED_MIN_DIGITS} digits without the VIEW_NUMBER permission")
     # The order of full numbers is an oracle too: a user who can also ingest places probe calls
     # and reads where they land (a binary search finds a 10-digit number in ~34 probes).
-    if f.sortBy == "customerNumber":
-        raise ValueError("sortBy customerNumber needs the VIEW_NUMBER permission (the order would reveal hidden digits)")
+    if record.BY_NAME[f.sortBy].masked:  # customerNumber, or any masked number record.py makes sortable
+        raise ValueError(f"sortBy {f.sortBy} needs the VIEW_NUMBER permission (the order would reveal hidden digits)")
 
 
 def parse_instant(text: str, tz: ZoneInfo, end_of_day: bool) -> int:

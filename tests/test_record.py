@@ -202,6 +202,9 @@ def test_masking(client, world: World, f: Field) -> None:
         got = {r["callId"]: r[f.name] for r in call(client, name, {**tenant.creds})["data"]}
         for rec in RECORDS:
             assert got[rec["callId"]] == (MASKED[rec[f.name]] if f.masked else rec[f.name]), (name, f.name)
+    if f.sort_code is not None:  # the order of hidden numbers would reveal them: VIEW_NUMBER only
+        resp = call(client, "list", {**world.masked.creds, "sortBy": f.name})
+        assert (resp["status"] == "error") == f.masked, resp
 
 
 # --- queueName, the field added as one entry ------------------------------------------------------
