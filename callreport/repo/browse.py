@@ -31,16 +31,39 @@ def heat_map(conn: Connection, principal: Principal, r: filters.Resolved) -> lis
     return grid
 
 
-def distinct(conn: Connection, principal: Principal, col: sa.Column) -> list[str]:
-    """The column's values (up to 1,000) among the calls the principal may see, sorted."""
-    stmt = scoped(sa.select(col).distinct(), principal).where(col.is_not(None)).order_by(col).limit(1000)
-    return list(conn.execute(stmt).scalars())
+AGENT_LIMIT = 1000  # a pick-list longer than this is no help; the API filters by any id
+RECENT_CALLS = 20_000  # call types are read from the newest calls only (~5 ms on SQLite, any account size)
 
 
 def agents(conn: Connection, principal: Principal) -> list[tuple[str, str | None]]:
-    """(agentId, a name it was seen with): ids from the agent index, then one name each."""
-    out = []
-    for agent_id in distinct(conn, principal, calls.c.agent_id):
-        name_of = scoped(sa.select(calls.c.agent_name), principal).where(calls.c.agent_id == agent_id).limit(1)
-        out.append((agent_id, conn.execute(name_of).scalar()))
+    """(agentId, its latest name) of every agent with calls the principal may see, sorted by id.
+
+    A loose index scan over ix_calls_account_agent_start: one seek per agent for the next id and
+    one for its newest name, instead of a DISTINCT over every call of the account (0.3 s at 10^6).
+    """
+    out: list[tuple[str, str | None]] = []
+    after: str | None = None
+    while len(out) < AGENT_LIMIT:
+        nxt = scoped(sa.select(sa.func.min(calls.c.agent_id)), principal).where(calls.c.agent_id.is_not(None))
+        if after is not None:
+            nxt = nxt.where(calls.c.agent_id > after)
+        after = conn.execute(nxt).scalar()
+        if after is None:
+            break
+        name_of = (
+            scoped(sa.select(calls.c.agent_name), principal)
+            .where(calls.c.agent_id == after)
+            .order_by(calls.c.start_ts.desc())
+            .limit(1)
+        )
+        out.append((after, conn.execute(name_of).scalar()))
     return out
+
+
+def recent_call_types(conn: Connection, principal: Principal) -> list[str]:
+    """The call types among the principal's newest calls (a bounded read over the start-time index), sorted."""
+    newest = (
+        scoped(sa.select(calls.c.call_type), principal).order_by(calls.c.start_ts.desc()).limit(RECENT_CALLS).subquery()
+    )
+    stmt = sa.select(newest.c.call_type).distinct().where(newest.c.call_type.is_not(None))
+    return sorted(conn.execute(stmt).scalars())
