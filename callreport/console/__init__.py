@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
 
 from callreport.console import exports, pages, web
 
@@ -19,3 +20,13 @@ def mount(app: FastAPI) -> None:
     @app.exception_handler(web.SignIn)
     async def sign_in(request: Request, exc: web.SignIn) -> Response:
         return web.to_sign_in(request)
+
+    api_handler = app.exception_handlers.get(HTTPException)
+
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        # An unknown console path is a page for a person; the API's paths keep their envelope (§2).
+        if web.is_console(request.url.path) or api_handler is None:
+            return web.not_found(request, exc.status_code)
+        return await api_handler(request, exc)
+
+    app.add_exception_handler(HTTPException, http_error)

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from callreport.console import forms, service, web
 from callreport.console.web import Viewer, render
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=web.ConsoleRoute)
 ViewerDep = Annotated[Viewer, Depends(web.viewer)]
 FORMAT_NAMES = {"csv": "CSV", "xlsx": "Excel", "pdf": "PDF", "jsonl": "JSON Lines"}
 

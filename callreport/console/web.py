@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hmac
+import logging
 import time
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,12 +13,16 @@ from urllib.parse import parse_qsl, quote
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from callreport.console import forms, service
+from callreport.db import is_db_unavailable
 
+log = logging.getLogger("callreport.console")
 HERE = Path(__file__).parent
 COOKIE = "callreport_session"
 STATIC = "/console/static"
@@ -183,3 +189,48 @@ def to_sign_in(request: Request) -> Response:
 def refused(request: Request) -> Response:
     """The answer to a forged state change."""
     return render(request, "refused.html", status=403, viewer=None)
+
+
+def error_page(request: Request, status: int, heading: str, message: str) -> Response:
+    """A plain page for a failure: what happened in words, never a traceback or the API's envelope."""
+    return render(request, "error.html", status=status, viewer=None, heading=heading, message=message)
+
+
+def not_found(request: Request, status: int) -> Response:
+    """A console path with no page (404), or a method it does not take (405): an HTML page."""
+    if status == 405:
+        return error_page(request, 405, "Not allowed", f"{request.method} is not allowed at this address.")
+    if status == 404:
+        return error_page(request, 404, "Page not found", "There is no console page at this address.")
+    return error_page(request, status, "Request not understood", "The page could not read this request.")
+
+
+def failure_page(request: Request, exc: Exception) -> Response:
+    """The page for an exception no route handled: 503 when the database is away, else 500 (logged)."""
+    if is_db_unavailable(exc) or (isinstance(exc, service.ApiError) and exc.code == 1010):
+        log.warning("console %s: database unavailable: %s", request.url.path, exc.__class__.__name__)
+        text = "The call database cannot be reached just now. Try again in a minute."
+        return error_page(request, 503, "Database unavailable", text)
+    log.error("console %s failed", request.url.path, exc_info=exc)
+    text = "The page could not be shown because of an error on the server. It has been logged."
+    return error_page(request, 500, "Something went wrong", text)
+
+
+class ConsoleRoute(APIRoute):
+    """A console route: an exception from it (its dependencies included) becomes an HTML page, not the envelope."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[object, object, Response]]:
+        """The route's handler, guarded."""
+        handle = super().get_route_handler()
+
+        async def guarded(request: Request) -> Response:
+            try:
+                return await handle(request)
+            except SignIn:
+                return to_sign_in(request)
+            except HTTPException as exc:
+                return not_found(request, exc.status_code)
+            except Exception as exc:  # every failure is a page, never a 500 traceback or JSON
+                return failure_page(request, exc)
+
+        return guarded
