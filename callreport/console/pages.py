@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from callreport.console import forms, service, web
 from callreport.console.web import Viewer, render
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=web.ConsoleRoute)
 ViewerDep = Annotated[Viewer, Depends(web.viewer)]
 PAGE_SIZE = 50
 MAX_TRAIL = 20  # Previous works this many pages back; the URL stays short
@@ -79,17 +79,17 @@ def _calls_view(request: Request, who: Viewer) -> dict[str, Any]:
     trail = [c for k, c in pairs if k == "prev"][-MAX_TRAIL:]
     limit = request.query_params.get("limit", "")
     limit = int(limit) if limit.isdigit() else PAGE_SIZE
-    view: dict[str, Any] = {"values": values, "rows": [], "count": None, "error": None, "limit": limit}
-    view["picks"] = service.pick_lists(ctx)
+    view: dict[str, Any] = {"values": values, "rows": [], "count_query": None, "error": None, "limit": limit}
+    view["picks"] = service.pick_lists(ctx, values)
     try:
         view["zone"] = service.effective_zone(ctx, values)
         page = service.list_page(ctx, values, limit, cursor)
-        view["count"] = service.count(ctx, values)
     except service.ApiError as exc:
         view["zone"] = values.get("timezone") or who.principal.account_tz
         view["error"] = exc.detail or exc.message
         return view
     view["rows"] = page["data"]
+    view["count_query"] = forms.query(values)  # the count comes on its own (calls_count), after the table
     paging = {"limit": limit if limit != PAGE_SIZE else None}
     if page["nextCursor"]:
         view["next"] = forms.query(values, **paging, prev=[*trail, cursor or ""], cursor=page["nextCursor"])
@@ -160,6 +160,39 @@ def calls_page(request: Request, who: ViewerDep) -> Response:
     )
 
 
+def _count_view(request: Request, who: Viewer, values: dict) -> dict[str, Any]:
+    """The count for the filters, or the filter's fault (1000) in words; other failures raise."""
+    ctx = service.context(request.app.state, who.principal)
+    try:
+        return {"count": service.count(ctx, values), "error": None}
+    except service.ApiError as exc:
+        if exc.code in (1009, 1010):
+            raise
+        return {"count": None, "error": exc.detail or exc.message}
+
+
+@router.get("/calls-count")
+async def calls_count(request: Request) -> Response:
+    """`N calls` for the filters: the text alone for htmx, else a page of its own (the count without JS)."""
+    values = forms.parse(list(request.query_params.multi_items()))
+    htmx = bool(request.headers.get("hx-request"))
+    try:
+        who = await web.viewer(request)
+        view = await run_in_threadpool(_count_view, request, who, values)
+    except web.SignIn:
+        raise
+    except Exception as exc:
+        if not htmx:
+            raise
+        # htmx swaps only a 2xx: a failure is said in place (and logged), not left at "Counting…".
+        failed = web.failure_page(request, exc)
+        reason = "the database cannot be reached" if failed.status_code == 503 else "an error on the server"
+        return render(request, "_count.html", count=None, error=reason)
+    if htmx:
+        return render(request, "_count.html", **view)
+    return render(request, "count.html", viewer=who, active="calls", back=forms.query(values), **view)
+
+
 @router.get("/calls/{call_id:path}")
 def call_page(request: Request, call_id: str, who: ViewerDep) -> Response:
     """Every field of one call, its callAnalysis, its events and its recording."""
@@ -201,7 +234,7 @@ def summary_page(request: Request, who: ViewerDep) -> Response:
     }
     peak = max((max(row) for row in view["heat"]), default=0)
     view["level"] = lambda n: 0 if not n or not peak else 1 + min(4, n * 5 // (peak + 1))
-    form = _form("/summary", view.pop("zone"), values, service.pick_lists(ctx), group_by)
+    form = _form("/summary", view.pop("zone"), values, service.pick_lists(ctx, values), group_by)
     view.pop("values")
     view.pop("group_by")
     return render(request, "summary.html", viewer=who, active="summary", group_keys=service.GROUP_KEYS, **form, **view)

@@ -7,12 +7,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from fastapi.testclient import TestClient
+
 from callreport.demo import generate_calls
 
 XSS = "<img src=x onerror=alert(1)>"
 XSS_NOTE = '<script>alert("note")</script>'
 PROBE_ID = "PROBE-1"
 START = datetime(2025, 3, 1)
+ORIGIN = "http://testserver"
 
 
 def demo_calls(n: int, prefix: str) -> list[dict[str, Any]]:
@@ -61,3 +64,16 @@ def token_of(html: str) -> str:
     match = re.search(r'name="csrf" value="([0-9a-f]+)"', html)
     assert match, "no csrf field in the page"
     return match.group(1)
+
+
+def browser(client: TestClient, base_url: str = ORIGIN) -> TestClient:
+    """A client with its own cookie jar on the running app (no second lifespan)."""
+    return TestClient(client.app, base_url=base_url, follow_redirects=False)
+
+
+def signed_in(client: TestClient, who: Any, base_url: str = ORIGIN) -> TestClient:
+    """A browser signed in as who through the sign-in form."""
+    b = browser(client, base_url)
+    resp = b.post("/login", data={"username": who.username, "password": who.password}, headers={"Origin": base_url})
+    assert resp.status_code == 303 and resp.headers["location"] == "/calls", resp.text
+    return b

@@ -20,6 +20,8 @@ from tests.console.helpers import XSS, agents_of, demo_calls
 from tests.fixtures.procs import callreport_command, serving, worker_env
 from tests.fixtures.s3 import free_port
 
+HINDI = "अर्जुन मेहता"
+
 playwright_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM = os.environ.get("CALLREPORT_CHROMIUM", "/usr/bin/chromium")
 AXE = Path(__file__).parent / "vendor" / "axe-4.14.1.min.js"
@@ -98,8 +100,9 @@ def sign_in(page, site: Site, who: Tenant) -> None:
 
 def count_text(page) -> int:
     """The N of the page's `N calls`."""
-    text = page.get_by_role("status").inner_text()
-    assert re.fullmatch(r"[\d,]+ calls", text), text
+    status = page.get_by_role("status")
+    playwright_api.expect(status).to_have_text(re.compile(r"^[\d,]+ calls$"))  # it comes after the page
+    text = status.inner_text()
     return int(text.split()[0].replace(",", ""))
 
 
@@ -265,6 +268,39 @@ def test_keyboard_alone_filters_the_calls(page, site):
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"minDuration=120"))
     assert count_text(page) == site.api(site.admin, "reportCount", {"minDuration": 120}).json()["count"]
+
+
+def test_the_count_arrives_in_place_and_devanagari_gets_its_face(page, site):
+    fonts: list[str] = []
+    page.on("request", lambda r: fonts.append(r.url.rsplit("/", 1)[1]) if r.resource_type == "font" else None)
+    page.goto(site.base + "/login")
+    page.wait_for_load_state("networkidle")
+    assert fonts == []  # no Devanagari on the page: the face is not fetched
+    sign_in(page, site, site.admin)
+    status = page.get_by_role("status")
+    assert status.get_attribute("aria-live") == "polite"
+    assert count_text(page) == len(site.records)
+    assert page.get_by_role("status").count() == 1
+    assert HINDI in {r["agentName"] for r in site.records}
+    assert page.get_by_label("Agents").locator("option", has_text=HINDI).count() == 1
+    faces = page.evaluate(
+        """() => document.fonts.ready.then(() => [...document.fonts]
+            .filter(f => f.family.includes('Devanagari')).map(f => f.status))"""
+    )
+    assert faces == ["loaded"] and fonts == ["NotoSansDevanagari-subset.woff2"]
+    assert page.evaluate(f"document.fonts.check('15px \"Noto Sans Devanagari\"', '{HINDI}')")
+
+
+def test_without_javascript_the_count_is_a_link_to_its_page(chromium, site):
+    context = chromium.new_context(java_script_enabled=False)
+    page = context.new_page()
+    sign_in(page, site, site.admin)
+    assert not page.get_by_text("Counting…").is_visible()
+    page.get_by_role("link", name="Count the calls").click()
+    assert count_text(page) == len(site.records)
+    page.get_by_role("link", name="Back to the calls").click()
+    page.wait_for_url(re.compile(r"/calls\?$|/calls$"))
+    context.close()
 
 
 def pages_of(site: Site) -> dict[str, str]:

@@ -11,9 +11,18 @@ from fastapi.testclient import TestClient
 
 from callreport import auth, db
 from tests.conftest import call, make_tenant
-from tests.console.helpers import XSS, XSS_NOTE, agents_of, demo_calls, inline_code, token_of
+from tests.console.helpers import (
+    ORIGIN,
+    XSS,
+    XSS_NOTE,
+    agents_of,
+    browser,
+    demo_calls,
+    inline_code,
+    signed_in,
+    token_of,
+)
 
-ORIGIN = "http://testserver"
 PAGES = ["/calls", "/summary", "/exports"]
 
 
@@ -28,19 +37,6 @@ def world(client, engine):
     some = sorted(agents_of(records) - {"AG-XSS"})[:2]
     limited = make_tenant(engine, permissions=auth.PERMISSIONS, agents=some, account_id=admin.account_id)
     return {"admin": admin, "masked": masked, "limited": limited, "records": records, "agents": some}
-
-
-def browser(client, base_url: str = ORIGIN) -> TestClient:
-    """A client with its own cookie jar on the running app (no second lifespan)."""
-    return TestClient(client.app, base_url=base_url, follow_redirects=False)
-
-
-def signed_in(client, who, base_url: str = ORIGIN) -> TestClient:
-    """A browser signed in as who through the sign-in form."""
-    b = browser(client, base_url)
-    resp = b.post("/login", data={"username": who.username, "password": who.password}, headers={"Origin": base_url})
-    assert resp.status_code == 303 and resp.headers["location"] == "/calls", resp.text
-    return b
 
 
 def test_signed_out_pages_lead_to_sign_in(client):
@@ -120,10 +116,18 @@ def test_count_and_rows_match_the_api(client, world):
     for filters in cases:
         expected = call(client, "reportCount", {**admin.creds, **filters})["count"]
         html = b.get("/calls?" + query_of(filters)).text
-        assert f">{expected:,} calls<" in html, (filters, expected)
+        assert count_of(b, html) == f"{expected:,} calls", filters
         first = call(client, "list", {**admin.creds, **filters, "limit": 50})["data"]
         links = re.findall(r'href="/calls/([^"?]+)', html)
         assert links == [c["callId"] for c in first], filters
+
+
+def count_of(b: TestClient, html: str) -> str:
+    """What the page's count fragment says (the request htmx makes once the page has loaded)."""
+    url = re.search(r'<p class="count"[^>]* hx-get="([^"]+)" hx-trigger="load"', html).group(1)
+    resp = b.get(url.replace("&amp;", "&"), headers={"HX-Request": "true"})
+    assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/html")
+    return resp.text.strip()
 
 
 def query_of(filters: dict) -> str:
@@ -137,7 +141,9 @@ def test_bad_filter_shows_the_api_message(client, world):
     b = signed_in(client, world["admin"])
     html = b.get("/calls?startDate=2025-03-05&endDate=2025-03-01").text
     assert "startDate is after endDate" in html
-    assert "calls<" not in html
+    assert "calls<" not in html and "/calls-count" not in html  # no count of a filter that failed
+    fragment = b.get("/calls-count?startDate=2025-03-05&endDate=2025-03-01", headers={"HX-Request": "true"})
+    assert fragment.status_code == 200 and fragment.text.strip().startswith("Count unavailable: startDate is after")
 
 
 def test_cursor_walk_next_then_previous(client, world):
