@@ -159,7 +159,7 @@ def test_unknown_console_paths_are_html_and_the_api_keeps_its_envelope(client, e
 def test_database_outage_is_a_503_page(pg_url, settings, local_storage):
     engine = db.make_engine(pg_url)
     db.migrate(engine)
-    app = create_app(settings, engine=engine, storage=local_storage, migrate=False)
+    app = create_app(settings, engine=engine, storage=local_storage)
     with TestClient(app) as client:
         who = make_tenant(engine)
         b = signed_in(client, who)
