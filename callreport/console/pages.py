@@ -110,6 +110,15 @@ COLUMNS = [  # (header, sort key or None): the contract's sort keys make the sor
     ("Wait", "waitTime"),
     ("Call type", None),
 ]
+
+
+def _columns(who: Viewer) -> list[tuple[str, str | None]]:
+    """The table's headers; sorting by the hidden number is offered only to who may see numbers."""
+    if who.principal.sees_numbers:
+        return COLUMNS
+    return [(label, None if key == "customerNumber" else key) for label, key in COLUMNS]
+
+
 PICKED = ("agentIds", "statuses", "directions", "callTypes", "hangupBy")
 LABELS = {
     "didNumbers": "DID number",
@@ -153,7 +162,7 @@ def calls_page(request: Request, who: ViewerDep) -> Response:
         "calls.html",
         viewer=who,
         active="calls",
-        columns=COLUMNS,
+        columns=_columns(who),
         paging_limit=limit if limit != PAGE_SIZE else None,
         **form,
         **view,

@@ -267,3 +267,10 @@ def test_export_rename_cancel_and_download_through_the_console(client, world):
     status = call(client, "exportStatus", {**admin.creds, "requestId": rid})["data"]
     assert (status["title"], status["state"]) == ("Renamed", "cancelled")
     assert b.get(f"/exports/{rid}/download").status_code == 404  # no file: the API's File Not Exists
+
+
+def test_sorting_by_the_hidden_number_is_offered_only_to_who_sees_numbers(client, world):
+    masked = signed_in(client, world["masked"]).get("/calls").text
+    assert "sortBy=customerNumber" not in masked and "sortBy=agentName" in masked
+    full = signed_in(client, world["admin"]).get("/calls").text
+    assert "sortBy=customerNumber" in full
