@@ -1,12 +1,15 @@
 """Asterisk import speed (issue 12): a generated Master.csv parsed, merged and stored, against `ingest`.
 
 Prints, each from its own child process (so peak RSS is that step's alone):
-- parsing alone: rows/s and calls/s;
-- the full import (`import asterisk-csv`'s path: parse, merge, build rows, upsert) into a new SQLite file;
-- `ingest` (cli.load_records, the command's path) of the same calls as JSON Lines into another new file.
+- parsing alone: rows and calls per CPU-second;
+- the full import (`import asterisk-csv`'s path: parse, merge, build rows, upsert) into a new database;
+- `ingest` (cli.load_records, the command's path) of the same calls as JSON Lines into another new one;
+the two loads on SQLite and on PostgreSQL (`--backend`), then a Markdown table (`--table FILE` writes it).
+Rates are per CPU-second of the loading process (user + system, time.process_time): the machine is
+shared, so wall time measures the neighbours too. PostgreSQL's own server CPU is not in them.
 The file is written by this script (Asterisk 12+ layout with linkedid: queue calls of 2 legs, outbound 1).
 
-    .venv/bin/python benchmarks/bench_import.py [--rows 1000000 | --quick] [--keep FILE]
+    .venv/bin/python benchmarks/bench_import.py [--rows 1000000 | --quick] [--backend sqlite] [--table FILE]
 """
 
 from __future__ import annotations
