@@ -1,19 +1,26 @@
 """Asterisk import speed (issue 12): a generated Master.csv parsed, merged and stored, against `ingest`.
 
 Prints, each from its own child process (so peak RSS is that step's alone):
-- parsing alone: rows/s and calls/s;
-- the full import (`import asterisk-csv`'s path: parse, merge, build rows, upsert) into a new SQLite file;
-- `ingest` (cli.load_records, the command's path) of the same calls as JSON Lines into another new file.
+- parsing alone: rows and calls per CPU-second;
+- the full import (`import asterisk-csv`'s path: parse, merge, build rows, upsert) into a new database;
+- `ingest` (cli.load_records, the command's path) of the same calls as JSON Lines into another new one;
+the two loads on SQLite and on PostgreSQL (`--backend`), then a Markdown table (`--table FILE` writes it).
+Rates are per CPU-second of the loading process (user + system, time.process_time): the machine is
+shared, so wall time measures the neighbours too. PostgreSQL's own server CPU is not in them.
 The file is written by this script (Asterisk 12+ layout with linkedid: queue calls of 2 legs, outbound 1).
 
-    .venv/bin/python benchmarks/bench_import.py [--rows 1000000 | --quick] [--keep FILE]
+    .venv/bin/python benchmarks/bench_import.py [--rows 1000000 | --quick] [--backend sqlite] [--table FILE]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
+import os
 import random
 import resource
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -21,6 +28,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+PG_ADMIN_URL = os.environ.get("CALLREPORT_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 START = int(datetime(2025, 1, 1, tzinfo=UTC).timestamp())
 
 
@@ -68,13 +76,31 @@ def generate(path: Path, rows: int, seed: int = 12) -> None:
                 written += 1
 
 
+def _cpu() -> float:
+    """CPU seconds of this process so far (user + system): the machine is shared, wall time is not ours."""
+    return time.process_time()
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _report(step: str, rows: int | None, calls: int, wall: float, cpu: float) -> None:
+    """One step's figures: a line for people, then a JSON line for the parent's table."""
+    per_row = f"{rows / cpu:,.0f} rows/CPU-s, " if rows else ""
+    print(f"{step}: {f'{rows:,} rows -> ' if rows else ''}{calls:,} calls in {cpu:.1f} CPU-s ({wall:.1f} s wall): "
+          f"{per_row}{calls / cpu:,.0f} calls/CPU-s; peak RSS {_peak_mb():.0f} MB")  # fmt: skip
+    figures = {"step": step, "rows": rows, "calls": calls, "wall": wall, "cpu": cpu, "peak_mb": _peak_mb()}
+    print("FIGURES " + json.dumps(figures), flush=True)
+
+
 def measure(path: Path) -> None:
     """Parse and merge the file (in this process); print the figures."""
     from callreport.sources import asterisk
     from callreport.sources.mapping import Mapping
 
     rows = sum(1 for _ in open(path, "rb"))
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu()
     calls = rejected = skipped = 0
     for outcome in asterisk.read(path, Mapping()):
         if outcome.record is not None:
@@ -83,64 +109,32 @@ def measure(path: Path) -> None:
             rejected += 1
         else:
             skipped += 1
-    seconds = time.perf_counter() - t0
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{rows:,} rows -> {calls:,} calls ({skipped:,} skipped, {rejected:,} rejected) in {seconds:.1f} s")
-    print(f"parse: {rows / seconds:,.0f} rows/s, {calls / seconds:,.0f} calls/s; peak RSS {peak_mb:.0f} MB")
-    validate_rate(path)
+    if rejected or skipped:
+        print(f"  ({skipped:,} skipped, {rejected:,} rejected)")
+    _report("parse", rows, calls, time.perf_counter() - t0, _cpu() - c0)
 
 
-def validate_rate(path: Path, n: int = 50_000) -> None:
-    """For scale on this machine now: ingest's validation alone (no database) of n of the same calls."""
-    from zoneinfo import ZoneInfo
-
-    from callreport.ingest import to_rows
-    from callreport.sources import asterisk
-    from callreport.sources.mapping import Mapping
-
-    records = []
-    for outcome in asterisk.read(path, Mapping()):
-        record = outcome.record
-        record.pop("queueName")  # not an ingest field yet
-        record["didNumber"] = record["didNumber"] or record["callerNumber"]  # ingest requires one; §11 allows null
-        records.append(record)
-        if len(records) == n:
-            break
-    t0 = time.perf_counter()
-    for i in range(0, len(records), 10_000):
-        to_rows("bench", records[i : i + 10_000], ZoneInfo("UTC"))
-    seconds = time.perf_counter() - t0
-    print(f"ingest validation alone (to_rows, no database): {len(records) / seconds:,.0f} calls/s")
-
-
-def _fresh_engine(folder: Path, name: str):
+def _fresh_engine(url: str):
     from callreport import auth, db
 
-    engine = db.make_engine(f"sqlite:///{folder / name}")
+    engine = db.make_engine(url)
     db.migrate(engine)
     with db.writing(engine) as conn:
         account = auth.create_account(conn, "bench", "UTC")
     return engine, account
 
 
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def full_import(path: Path) -> None:
+def full_import(path: Path, url: str) -> None:
     """Parse and store the file as `import asterisk-csv` does, into a new database; print the figures."""
     from callreport.sources import asterisk
     from callreport.sources.mapping import Mapping
     from callreport.sources.store import load
 
     rows = sum(1 for _ in open(path, "rb"))
-    engine, account = _fresh_engine(path.parent, "import.db")
-    t0 = time.perf_counter()
+    engine, account = _fresh_engine(url)
+    t0, c0 = time.perf_counter(), _cpu()
     summary = load(engine, account, asterisk.read(path, Mapping()))
-    seconds = time.perf_counter() - t0
-    calls = summary.inserted
-    print(f"import asterisk-csv: {rows:,} rows -> {calls:,} calls in {seconds:.1f} s: {rows / seconds:,.0f} rows/s, "
-          f"{calls / seconds:,.0f} calls/s; peak RSS {_peak_mb():.0f} MB")  # fmt: skip
+    _report("import", rows, summary.inserted, time.perf_counter() - t0, _cpu() - c0)
 
 
 def write_jsonl(path: Path, out: Path) -> int:
@@ -165,53 +159,106 @@ def write_jsonl(path: Path, out: Path) -> int:
     return n
 
 
-def ingest(jsonl: Path) -> None:
+def ingest(jsonl: Path, url: str) -> None:
     """Load the JSON Lines through `callreport ingest`'s path (cli.load_records) into a new database."""
     import orjson
 
     from callreport.cli import load_records
 
-    engine, account = _fresh_engine(jsonl.parent, "ingest.db")
-    t0 = time.perf_counter()
+    engine, account = _fresh_engine(url)
+    t0, c0 = time.perf_counter(), _cpu()
     with open(jsonl, "rb") as fh:
         counts = load_records(engine, account, (orjson.loads(line) for line in fh), None, "ingest")
-    seconds = time.perf_counter() - t0
-    calls = counts["inserted"]
-    print(f"ingest (JSON Lines): {calls:,} calls in {seconds:.1f} s: {calls / seconds:,.0f} calls/s; "
-          f"peak RSS {_peak_mb():.0f} MB")  # fmt: skip
+    _report("ingest", None, counts["inserted"], time.perf_counter() - t0, _cpu() - c0)
+
+
+def _child(*args: str) -> dict:
+    """Run one step in its own process (its peak RSS is that step's alone); its figures."""
+    out = subprocess.run([sys.executable, __file__, *args], check=True, capture_output=True, text=True)
+    figures = {}
+    for line in out.stdout.splitlines():
+        if line.startswith("FIGURES "):
+            figures = json.loads(line.removeprefix("FIGURES "))
+        else:
+            print(line, flush=True)
+    return figures
+
+
+@contextlib.contextmanager
+def _database(backend: str, folder: Path, name: str):
+    """A new, empty database URL: a file in folder, or a PostgreSQL database dropped afterwards."""
+    if backend == "sqlite":
+        yield f"sqlite:///{folder / name}.db"
+        return
+    import psycopg
+
+    db_name = f"callreport_bench_{secrets.token_hex(4)}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(f'CREATE DATABASE "{db_name}"')
+    try:
+        yield "postgresql+psycopg://" + PG_ADMIN_URL.split("://", 1)[1].rsplit("/", 1)[0] + "/" + db_name
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+
+
+def table(rows: int, results: list[tuple[str, dict]]) -> str:
+    """The run as a Markdown table: per CPU-second rates (the comparison) and wall rates."""
+    lines = [
+        f"{rows:,} Master.csv rows, Python {sys.version.split()[0]}, `{' '.join(sys.argv[1:]) or '(defaults)'}`",
+        "",
+        "| database | step | calls | CPU s | rows/CPU-s | calls/CPU-s | wall s | calls/s (wall) | peak RSS MB |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for backend, f in results:
+        per_row = f"{f['rows'] / f['cpu']:,.0f}" if f["rows"] else "-"
+        lines.append(
+            f"| {backend} | {f['step']} | {f['calls']:,} | {f['cpu']:.1f} | {per_row} | {f['calls'] / f['cpu']:,.0f} "
+            f"| {f['wall']:.1f} | {f['calls'] / f['wall']:,.0f} | {f['peak_mb']:.0f} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--quick", action="store_true", help="100,000 rows")
+    parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument("--keep", type=Path, help="write the generated file here and keep it")
+    parser.add_argument("--table", type=Path, help="also write the Markdown table of the run to this file")
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)  # the child processes
     parser.add_argument("--import-file", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--ingest-file", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
-        measure(args.measure)
-        return
+        return measure(args.measure)
     if args.import_file:
-        full_import(args.import_file)
-        return
+        return full_import(args.import_file, args.url)
     if args.ingest_file:
-        ingest(args.ingest_file)
-        return
+        return ingest(args.ingest_file, args.url)
     if args.quick:
         args.rows = 100_000
+    backends = ("sqlite", "postgresql") if args.backend == "both" else (args.backend,)
     with tempfile.TemporaryDirectory(prefix="callreport-bench-import-") as tmp:
         path = args.keep or Path(tmp) / "Master.csv"
         t0 = time.perf_counter()
         generate(path, args.rows)
         size = path.stat().st_size / 1e6
         print(f"generated {args.rows:,} rows ({size:.0f} MB) in {time.perf_counter() - t0:.1f} s", flush=True)
-        subprocess.run([sys.executable, __file__, "--measure", str(path)], check=True)
-        subprocess.run([sys.executable, __file__, "--import-file", str(path)], check=True)
+        results = [("-", _child("--measure", str(path)))]
         jsonl = Path(tmp) / "calls.jsonl"
         print(f"wrote {write_jsonl(path, jsonl):,} calls as JSON Lines", flush=True)
-        subprocess.run([sys.executable, __file__, "--ingest-file", str(jsonl)], check=True)
+        for backend in backends:
+            print(f"-- {backend}", flush=True)
+            with _database(backend, Path(tmp), "import") as url:
+                results.append((backend, _child("--import-file", str(path), "--url", url)))
+            with _database(backend, Path(tmp), "ingest") as url:
+                results.append((backend, _child("--ingest-file", str(jsonl), "--url", url)))
+    print()
+    print(text := table(args.rows, results))
+    if args.table:
+        args.table.write_text(text)
 
 
 if __name__ == "__main__":

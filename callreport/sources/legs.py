@@ -65,6 +65,8 @@ class Outcome(NamedTuple):
     record: dict | None = None
     error: str | None = None
     account: str | None = None  # from the mapping's accounts by accountcode; None: the import's account
+    # (start, end, events) as the calls table keeps them (epoch seconds), so storing parses no ISO text.
+    stored: tuple[int, int, list[dict]] | None = None
 
 
 class Channels:

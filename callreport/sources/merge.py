@@ -20,8 +20,8 @@ def merge(items: Iterable[Leg | Rejected], mapping: Mapping) -> Iterator[Outcome
 
     Memory is bounded by the window: only calls touched within the last `window` legs are held.
     """
-    open_calls: OrderedDict[str, list[Leg]] = OrderedDict()
-    seen: dict[str, int] = {}
+    # key -> [seq of its last leg, legs...], least recently touched first
+    open_calls: OrderedDict[str, list] = OrderedDict()
     window = mapping.window
     seq = 0
     for item in items:
@@ -30,32 +30,40 @@ def merge(items: Iterable[Leg | Rejected], mapping: Mapping) -> Iterator[Outcome
             continue
         seq += 1
         key = item.key
-        legs = open_calls.get(key)
-        if legs is None:
-            open_calls[key] = [item]
+        held = open_calls.get(key)
+        if held is None:
+            open_calls[key] = [seq, item]
         else:
-            legs.append(item)
+            held[0] = seq
+            held.append(item)
             open_calls.move_to_end(key)
-        seen[key] = seq
+        # Most legs close no call's window, so peek at the oldest once before looping.
         while open_calls:
-            oldest = next(iter(open_calls))
-            if seq - seen[oldest] < window:
+            oldest = next(iter(open_calls.values()))
+            if seq - oldest[0] < window:
                 break
-            del seen[oldest]
-            yield build(open_calls.pop(oldest), mapping)
-    for legs in open_calls.values():
-        yield build(legs, mapping)
+            open_calls.popitem(last=False)
+            yield build(oldest[1:], mapping)
+    for held in open_calls.values():
+        yield build(held[1:], mapping)
 
 
 def build(legs: list[Leg], mapping: Mapping) -> Outcome:
     """The call record of one call's legs, or a skipped outcome for an internal call."""
-    legs.sort(key=lambda leg: (leg.start, leg.rank))
+    if len(legs) > 1:
+        legs.sort(key=_order)
     first = legs[0]
     kind = _kind(legs, first, mapping)
     if kind == "internal" and not mapping.include_internal:
         return Outcome(first.where)
-    account = next((mapping.accounts[a] for leg in legs if (a := leg.accountcode) in mapping.accounts), None)
-    return Outcome(first.where, record=_record(legs, first, kind, mapping), account=account)
+    accounts = mapping.accounts
+    account = next((accounts[a] for leg in legs if (a := leg.accountcode) in accounts), None) if accounts else None
+    record, stored = _record(legs, first, kind, mapping)
+    return Outcome(first.where, record=record, account=account, stored=stored)
+
+
+def _order(leg: Leg) -> tuple[float, int]:
+    return leg.start, leg.rank
 
 
 def _kind(legs: list[Leg], first: Leg, mapping: Mapping) -> str:
@@ -82,10 +90,11 @@ def _answering(legs: list[Leg], inbound: bool) -> Leg | None:
     return best
 
 
-def _record(legs: list[Leg], first: Leg, kind: str, mapping: Mapping) -> dict:
+def _record(legs: list[Leg], first: Leg, kind: str, mapping: Mapping) -> tuple[dict, tuple[int, int, list[dict]]]:
+    """The record, and its times and events as stored: the epoch seconds its ISO texts say (_iso truncates)."""
     zone = mapping.zone
     start = first.start
-    end = max(leg.end for leg in legs)
+    end = max(leg.end for leg in legs) if len(legs) > 1 else first.end
     inbound = kind == "inbound"
     answered = _answering(legs, inbound)
     duration = max(0, round(end - start))
@@ -98,9 +107,16 @@ def _record(legs: list[Leg], first: Leg, kind: str, mapping: Mapping) -> dict:
         dialled = next((leg.dst for leg in legs if leg.to_trunk and phone(leg.dst)), first.dst)
         customer, caller, did = phone(dialled), agent or phone(first.src), None
     queue = next((leg.queue for leg in legs if leg.queue), None)
-    return {
+    shown = legs[:MAX_EVENTS]
+    start_text = _iso(start, zone)
+    events, stored = [], []
+    for leg in shown:
+        event, row_event = _event(leg, start_text if leg is first else _iso(leg.start, zone))
+        events.append(event)
+        stored.append(row_event)
+    record = {
         "callId": first.key[:64],
-        "startTime": _iso(start, zone),
+        "startTime": start_text,
         "endTime": _iso(end, zone),
         "duration": duration,
         "talkDuration": min(duration, answered.billsec) if answered else 0,
@@ -121,8 +137,9 @@ def _record(legs: list[Leg], first: Leg, kind: str, mapping: Mapping) -> dict:
         "hangupBy": None,
         "recordingUrl": None,
         "callAnalysis": _analysis(legs, mapping),
-        "events": [_event(leg, zone) for leg in legs[:MAX_EVENTS]],
+        "events": events,
     }
+    return record, (int(start), int(end), stored)
 
 
 def _call_type(kind: str, queue: str | None) -> str:
@@ -145,34 +162,45 @@ def _analysis(legs: list[Leg], mapping: Mapping) -> dict:
     out: dict = {}
     for name in mapping.analysis_fields:
         for leg in legs:
-            value = leg.field(name)
+            raw = leg.raw
+            if type(raw) is tuple:  # a CSV row, (row, columns): Leg.field inlined, it runs per field per leg
+                i = raw[1].get(name)
+                value = raw[0][i] if i is not None and i < len(raw[0]) else None
+            else:
+                value = leg.field(name)
             if value not in (None, "", "NULL"):
                 out[name] = value if isinstance(value, str | int | float | bool) else str(value)
                 break
     return out
 
 
-def _event(leg: Leg, zone: ZoneInfo) -> dict:
-    event = {"time": _iso(leg.start, zone), "type": (leg.app or "leg").lower()[:32]}
+def _event(leg: Leg, time: str) -> tuple[dict, dict]:
+    """The leg's event in the record, and as the calls table keeps it (epoch seconds); same keys, same order."""
+    kind = (leg.app or "leg").lower()[:32]
     agent = leg.agent or leg.to_ext
+    note = f"{leg.note}: {leg.outcome}"[:1000]
     if leg.connected and agent:
-        event["agentId"] = agent
-    event["note"] = f"{leg.note}: {leg.outcome}"[:1000]
-    return event
+        return {"time": time, "type": kind, "agentId": agent, "note": note}, {
+            "time": int(leg.start), "type": kind, "agentId": agent, "note": note
+        }  # fmt: skip
+    return {"time": time, "type": kind, "note": note}, {"time": int(leg.start), "type": kind, "note": note}
 
 
-_UTC = UTC
-
-
-_ISO: dict[tuple[int, str], str] = {}
+_ISO: dict[tuple[int, str], tuple[str, str]] = {}
+_SECONDS = [f"{s:02d}" for s in range(60)]
 
 
 def _iso(epoch: float, zone: ZoneInfo) -> str:
-    """ISO 8601 with the zone's offset; memoised (a call's legs and its neighbours share seconds)."""
-    key = (int(epoch), zone.key)
-    text = _ISO.get(key)
-    if text is None:
+    """ISO 8601 with the zone's offset, whole seconds; a minute's text is made once and its seconds filled in."""
+    second = int(epoch)
+    minute = second // 60
+    key = (minute, zone.key)
+    parts = _ISO.get(key)
+    if parts is None:
+        text = datetime.fromtimestamp(minute * 60, UTC if zone.key == "UTC" else zone).isoformat()
+        if text[17:19] != "00":  # an offset with seconds (local mean time, before ~1972): no sharing
+            return datetime.fromtimestamp(second, zone).isoformat()
         if len(_ISO) > 4096:
             _ISO.clear()
-        text = _ISO[key] = datetime.fromtimestamp(key[0], _UTC if zone.key == "UTC" else zone).isoformat()
-    return text
+        parts = _ISO[key] = (text[:17], text[19:])
+    return parts[0] + _SECONDS[second - minute * 60] + parts[1]
