@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic.json_schema import SkipJsonSchema
+
+from callreport import record
 
 # additionalProperties: false, so a field the code adds but the document omits is caught.
 CLOSED = ConfigDict(extra="forbid")
@@ -32,31 +34,28 @@ class ErrorEnvelope(BaseModel):
     detail: str | SkipJsonSchema[None] = None
 
 
-class CallRecordOut(BaseModel):
-    """A call record as list, masklist and the exports show it (§5)."""
+def _shown(f: record.Field) -> Any:
+    """The type a record field has in an answer (§5): times as ISO text, phone numbers possibly masked."""
+    if f.kind == "time":
+        base: Any = Time
+    elif f.kind == "int":
+        base = Seconds
+    elif f.kind == "json":
+        base = Annotated[dict[str, Scalar], Field(max_length=50)]
+    elif f.choices:
+        base = Literal[f.choices]
+    else:
+        base = Annotated[str, Field(max_length=f.max_length)]
+    return base | None if f.nullable else base
 
-    model_config = CLOSED
-    callId: Annotated[str, Field(min_length=1, max_length=64)]
-    startTime: Time
-    endTime: Time
-    duration: Seconds
-    talkDuration: Seconds
-    holdDuration: Seconds
-    waitTime: Seconds
-    direction: Literal["inbound", "outbound"]
-    callType: Annotated[str, Field(max_length=32)]
-    status: Literal["answered", "missed", "busy", "noanswer", "failed", "cancelled"]
-    callerNumber: Annotated[str, Field(max_length=32)]
-    customerNumber: Annotated[str, Field(max_length=32)]
-    didNumber: Annotated[str, Field(max_length=32)]
-    agentId: str | None
-    agentName: str | None
-    campaign: str | None
-    department: str | None
-    disposition: str | None
-    hangupBy: Literal["customer", "agent", "system"] | None
-    recordingUrl: str | None
-    callAnalysis: Annotated[dict[str, Scalar], Field(max_length=50)]
+
+# Derived from record.py, so a field added there is documented here at once.
+CallRecordOut = create_model(
+    "CallRecordOut",
+    __config__=CLOSED,
+    __doc__="A call record as list, masklist and the exports show it (§5).",
+    **{f.name: (_shown(f), ...) for f in record.FIELDS if f.kind != "events"},
+)
 
 
 class EventOut(BaseModel):
