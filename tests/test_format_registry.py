@@ -9,6 +9,8 @@ import importlib
 import io
 import json
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -125,3 +127,10 @@ def test_round_trip(
     assert resp.headers["content-disposition"] == f'attachment; filename="{file_name}"'
     assert int(resp.headers["content-length"]) == len(content) == data["fileSize"]
     assert (data["format"], data["rowCount"]) == (name, len(records))
+
+
+def test_api_process_loads_no_writer() -> None:
+    # The registry names writer modules; only the worker imports them (ReportLab, XlsxWriter).
+    code = "import sys, callreport.app; print(sorted(m for m in ('reportlab', 'xlsxwriter') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -62,7 +62,10 @@ def _downloader(fmt: Format) -> Callable[[Ctx, RequestIdParams], Response]:
     return download
 
 
-for _fmt in FORMATS.values():
-    api.endpoint(_fmt.download_endpoint, RequestIdParams, download=True, media_type=_fmt.media_type, tags=TAGS)(
-        _downloader(_fmt)
+# format -> its download handler, each registered as download<suffix>.
+DOWNLOADERS = {
+    name: api.endpoint(fmt.download_endpoint, RequestIdParams, download=True, media_type=fmt.media_type, tags=TAGS)(
+        _downloader(fmt)
     )
+    for name, fmt in FORMATS.items()
+}

@@ -150,8 +150,11 @@ def _exporter(fmt: Format) -> Callable[[Ctx, ExportParams], dict]:
     return export
 
 
-for _fmt in FORMATS.values():
-    api.endpoint(_fmt.export_endpoint, ExportParams, tags=TAGS, response=R.ExportCreated)(_exporter(_fmt))
+# format -> its export handler, each registered as export<suffix>.
+EXPORTERS = {
+    name: api.endpoint(fmt.export_endpoint, ExportParams, tags=TAGS, response=R.ExportCreated)(_exporter(fmt))
+    for name, fmt in FORMATS.items()
+}
 
 
 def present(row: Row, account_tz: str) -> dict:
