@@ -1,6 +1,6 @@
-"""Rows per second of the CSV, Excel and PDF writers next to the plain library doing the least.
+"""Rows per second of the CSV, Excel, PDF and JSON Lines writers next to the plain library doing the least.
 
-    python benchmarks/bench_writers.py            # 50,000 CSV rows, 20,000 XLSX and PDF rows
+    python benchmarks/bench_writers.py            # 50,000 CSV and JSONL rows, 20,000 XLSX and PDF rows
     python benchmarks/bench_writers.py 100000     # that many rows for every format
 
 The "pdf, demo data" lines write the PDF's default columns for calls of the demo (Hindi,
@@ -116,6 +116,31 @@ def ours_csv_sqlite(n: int, path: str) -> tuple[float, float]:
         result = conn.execution_options(yield_per=2000).execute(stmt)
         write_csv(DEFAULT_COLUMNS, (row_values(DEFAULT_COLUMNS, r, TZ, True) for r in result), out)
     return time.perf_counter() - started, time.process_time() - cpu
+
+
+def iso_rows(n: int) -> Iterator[tuple]:
+    """value_rows with times as ISO 8601 text, as the export job hands them to CSV and JSONL."""
+    for row in value_rows(n):
+        yield tuple(v.isoformat() if isinstance(v, datetime) else v for v in row)
+
+
+def ours_jsonl(n: int, path: str) -> None:
+    from callreport.export.jsonl import write
+
+    write(DEFAULT_COLUMNS, iso_rows(n), path, lambda: meta(n))
+
+
+def base_jsonl(n: int, path: str) -> None:
+    """orjson arrays (no field names) through gzip at the same level: the least JSON Lines can be."""
+    import gzip
+
+    import orjson
+
+    from callreport.export.jsonl import LEVEL
+
+    with gzip.open(path, "wb", compresslevel=LEVEL) as out:
+        for row in iso_rows(n):
+            out.write(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE))
 
 
 def base_csv(n: int, path: str) -> None:
@@ -280,12 +305,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("rows", nargs="?", type=int, help="rows for every format")
     args = parser.parse_args()
-    sizes = {"csv": 50_000, "xlsx": 20_000, "pdf": 20_000, "shaped": 10_000}
+    sizes = {"csv": 50_000, "jsonl": 50_000, "xlsx": 20_000, "pdf": 20_000, "shaped": 10_000}
     if args.rows:
         sizes = dict.fromkeys(sizes, args.rows)
     jobs = [
         ("csv", sizes["csv"], ours_csv, base_csv),
         ("csv + SQLite read", sizes["csv"], ours_csv_sqlite, None),
+        ("jsonl", sizes["jsonl"], ours_jsonl, base_jsonl),
         ("xlsx", sizes["xlsx"], ours_xlsx, base_xlsx),
         ("pdf", sizes["pdf"], ours_pdf, base_pdf),
         ("pdf, demo data", sizes["shaped"], ours_pdf_demo, fpdf2_cells if HAVE_FPDF2 else None),

@@ -25,6 +25,7 @@ from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Met
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from callreport import __version__, db
+from callreport.export.formats import FORMATS
 from callreport.repo import job_figures
 
 log = logging.getLogger("callreport.metrics")
@@ -110,10 +111,8 @@ class _JobsCollector:
 
 
 def _job_families(rows: Iterable[sa.Row]) -> Iterator[Metric]:
-    from callreport.export.run import EXTENSIONS  # the formats; here, not at import: it pulls in the writers
-
     # Every state of every format, 0 included, so an alert on a series never meets a missing one.
-    counts = {(state, fmt): 0 for state in STATES for fmt in EXTENSIONS}
+    counts = {(state, fmt): 0 for state in STATES for fmt in FORMATS}
     oldest = None
     for state, fmt, count, first in rows:
         counts[(state, fmt)] = int(count)

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic.json_schema import SkipJsonSchema
 
 from callreport import record
+from callreport.export.formats import FORMATS, NAMES
 
 # additionalProperties: false, so a field the code adds but the document omits is caught.
 CLOSED = ConfigDict(extra="forbid")
@@ -132,7 +133,7 @@ class SummaryResponse(BaseModel):
 
 
 class ExportCreated(BaseModel):
-    """exportCsv, exportExcel, exportPdf, exportJsonl: the new (or idempotent) request."""
+    """export<Format> of every registered format: the new (or idempotent) request."""
 
     model_config = CLOSED
     status: Success
@@ -146,7 +147,7 @@ class ExportRequestOut(BaseModel):
     model_config = CLOSED
     requestId: Annotated[str, Field(pattern=REQUEST_ID)]
     title: Annotated[str, Field(min_length=1, max_length=200)]
-    format: Literal["csv", "xlsx", "pdf", "jsonl"]
+    format: Literal[NAMES]  # type: ignore[valid-type]
     state: Literal["pending", "running", "done", "failed", "cancelled", "expired"]
     progress: Annotated[int, Field(ge=0, le=100)]
     rowCount: Annotated[int, Field(ge=0)]
@@ -221,10 +222,10 @@ _AFTER_EXPORT = {t: _link(t, requestId="/requestId") for t in ("exportStatus", "
 # next page also repeats the filters of the page before; a link can only add fields, so the fuzzer
 # (tests/test_fuzz_stateful.py) puts them back.
 LINKS: dict[str, dict[str, dict]] = {
-    "exportCsv": {**_AFTER_EXPORT, "downloadCsv": _link("downloadCsv", requestId="/requestId")},
-    "exportExcel": {**_AFTER_EXPORT, "downloadExcel": _link("downloadExcel", requestId="/requestId")},
-    "exportPdf": {**_AFTER_EXPORT, "downloadPdf": _link("downloadPdf", requestId="/requestId")},
-    "exportJsonl": {**_AFTER_EXPORT, "downloadJsonl": _link("downloadJsonl", requestId="/requestId")},
+    **{
+        f.export_endpoint: {**_AFTER_EXPORT, f.download_endpoint: _link(f.download_endpoint, requestId="/requestId")}
+        for f in FORMATS.values()
+    },
     "list": {"nextPage": _link("list", cursor="/nextCursor"), "detail": _link("detail", callId="/data/0/callId")},
     "masklist": {"nextPage": _link("masklist", cursor="/nextCursor")},
 }

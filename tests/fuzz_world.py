@@ -108,7 +108,12 @@ def world_fixture(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
         ssid = call(client, "login", login, family="auth")["ssid"]
         ids = {
             fmt: call(client, name, {**owner.creds, "title": f"fuzz {fmt}"})["requestId"]
-            for fmt, name in (("pdf", "exportPdf"), ("csv", "exportCsv"), ("xlsx", "exportExcel"))
+            for fmt, name in (
+                ("pdf", "exportPdf"),
+                ("csv", "exportCsv"),
+                ("xlsx", "exportExcel"),
+                ("jsonl", "exportJsonl"),
+            )
         }
     worker = Worker(engine, storage, conf)
     while worker.run_one() is not None:

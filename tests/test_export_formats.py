@@ -239,7 +239,7 @@ def export(
     assert out["status"] == "success", out
     data = run_until_final(engine, storage, settings, client, creds, out["requestId"])
     assert data["state"] == "done", data
-    download = {"exportCsv": "downloadCsv", "exportExcel": "downloadExcel", "exportPdf": "downloadPdf"}[endpoint]
+    download = "download" + endpoint.removeprefix("export")
     resp = client.post(f"/api/v2/callreport/{download}", json={**creds, "requestId": out["requestId"]})
     assert resp.status_code == 200
     return data, resp.content, resp

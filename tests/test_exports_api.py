@@ -3,6 +3,7 @@ titles and file names, download headers and errors, idempotency and isolation.""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import re
 import secrets
@@ -45,9 +46,11 @@ MEDIA = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "pdf": "application/pdf",
+    "jsonl": "application/gzip",
 }
-EXPORT = {"csv": "exportCsv", "xlsx": "exportExcel", "pdf": "exportPdf"}
-DOWNLOAD = {"csv": "downloadCsv", "xlsx": "downloadExcel", "pdf": "downloadPdf"}
+EXTENSION = {"csv": "csv", "xlsx": "xlsx", "pdf": "pdf", "jsonl": "jsonl.gz"}
+EXPORT = {"csv": "exportCsv", "xlsx": "exportExcel", "pdf": "exportPdf", "jsonl": "exportJsonl"}
+DOWNLOAD = {"csv": "downloadCsv", "xlsx": "downloadExcel", "pdf": "downloadPdf", "jsonl": "downloadJsonl"}
 FILE_NOT_EXISTS = {"status": "error", "message": "File Not Exists", "code": 1009}
 INVALID_PARAMETER = {"status": "error", "message": "Invalid parameter", "code": 1000}
 INVALID_PARAMETERS = {"status": "error", "message": "Invalid parameters", "code": 1000}
@@ -164,7 +167,7 @@ def disposition_name(header: str) -> tuple[str, str | None]:
 # --- lifecycle --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("fmt", ["csv", "xlsx", "pdf"])
+@pytest.mark.parametrize("fmt", ["csv", "xlsx", "pdf", "jsonl"])
 def test_lifecycle(any_stack: Stack, calls: Calls, fmt: str) -> None:
     creds = calls.owner.creds
     filters = {"startDate": "2024-03-07", "endDate": "2024-03-10", "timezone": VIEW_TZ}
@@ -190,7 +193,7 @@ def test_lifecycle(any_stack: Stack, calls: Calls, fmt: str) -> None:
     assert expected and (data["state"], data["progress"], data["rowCount"]) == ("done", 100, len(expected))
     assert data["fileSize"] == len(body) and data["sha256"] == hashlib.sha256(body).hexdigest()
     assert resp.headers["content-type"] == MEDIA[fmt]
-    assert resp.headers["content-disposition"] == f'attachment; filename="call_report.{fmt}"'
+    assert resp.headers["content-disposition"] == f'attachment; filename="call_report.{EXTENSION[fmt]}"'
     assert resp.headers["content-length"] == str(len(body))
     etag = resp.headers["etag"]
     assert etag.startswith('"') and etag.endswith('"') and not etag.startswith("W/")
@@ -199,6 +202,8 @@ def test_lifecycle(any_stack: Stack, calls: Calls, fmt: str) -> None:
     assert abs((expires - finished) - timedelta(days=7)) <= timedelta(seconds=2)
     if fmt == "csv":
         assert len(parse_csv(body)) == len(expected) + 1
+    if fmt == "jsonl":
+        assert len(gzip.decompress(body).splitlines()) == len(expected)
     assert len(stored(any_stack.storage, rid)) == 1
 
 

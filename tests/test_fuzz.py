@@ -56,7 +56,9 @@ def _inject(case: schemathesis.Case, who: str, use_real_id: bool, world: World) 
         body.update({"token": world.creds, "ssid": {"ssid": world.ssid}}.get(who) or getattr(world, who))
     if use_real_id and isinstance(body.get("requestId"), str):
         name = case.operation.path.rsplit("/", 1)[-1]
-        fmt = {"downloadpdf": "pdf", "downloadcsv": "csv", "downloadexcel": "xlsx"}.get(name, "csv")
+        fmt = {"downloadpdf": "pdf", "downloadcsv": "csv", "downloadexcel": "xlsx", "downloadjsonl": "jsonl"}.get(
+            name, "csv"
+        )
         body["requestId"] = world.request_ids[fmt]
 
 
@@ -223,6 +225,7 @@ BODIES = {
     "callreport/ingest": {"calls"} | CREDS,
     "callreport/exportcsv": EXPORT | CREDS,
     "callreport/exportexcel": EXPORT | CREDS,
+    "callreport/exportjsonl": EXPORT | CREDS,
     "callreport/exportpdf": EXPORT | CREDS,
     "callreport/exportlist": {"page", "limit", "formats", "states"} | CREDS,
     "callreport/exportstatus": {"requestId"} | CREDS,
@@ -231,6 +234,7 @@ BODIES = {
     "callreport/downloadpdf": {"requestId"} | CREDS,
     "callreport/downloadcsv": {"requestId"} | CREDS,
     "callreport/downloadexcel": {"requestId"} | CREDS,
+    "callreport/downloadjsonl": {"requestId"} | CREDS,
 }
 
 

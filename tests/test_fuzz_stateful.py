@@ -24,8 +24,8 @@ from tests.fuzz_world import (
 )
 
 BASE = "/api/v2/callreport/"
-DOWNLOADS = ("downloadPdf", "downloadCsv", "downloadExcel")
-CREATORS = ("exportcsv", "exportexcel", "exportpdf")
+DOWNLOADS = ("downloadPdf", "downloadCsv", "downloadExcel", "downloadJsonl")
+CREATORS = ("exportcsv", "exportexcel", "exportpdf", "exportjsonl")
 NOT_FILTERS = {"ssid", "userId", "token", "page", "cursor"}
 EXCLUDED_CHECKS = [schemathesis.checks.negative_data_rejection]
 # Ingest (slow to draw, and it changes the data under the cursors) and auth (logout would end A's
@@ -167,7 +167,7 @@ def test_nothing_of_user_a_is_visible_to_other_users_or_accounts(world):
 def test_the_links_name_real_operations_and_fields():
     doc = schema.raw_schema
     ops = {op["post"]["operationId"]: op["post"] for op in doc["paths"].values()}
-    for creator in ("exportCsv", "exportExcel", "exportPdf"):
+    for creator in ("exportCsv", "exportExcel", "exportPdf", "exportJsonl"):
         links = ops[creator]["responses"]["200"]["links"]
         assert {"exportStatus", "changeTitle", "exportCancel"} < set(links), creator
         for link in links.values():

@@ -15,9 +15,10 @@ import pypdf
 import pytest
 from openpyxl.utils import get_column_letter
 
+from callreport.export.cells import neutralize
 from callreport.export.columns import DEFAULT_COLUMNS, PDF_COLUMNS, resolve_columns
 from callreport.export.csv import write_csv
-from callreport.export.meta import PROGRESS_EVERY, ReportMeta, neutralize
+from callreport.export.meta import PROGRESS_EVERY, ReportMeta
 from callreport.export.pdf import write_pdf
 from callreport.export.xlsx import write_xlsx
 

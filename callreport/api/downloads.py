@@ -1,22 +1,23 @@
-"""downloadPdf, downloadCsv, downloadExcel: the finished file, streamed from storage."""
+"""download<Format> for every registered format: the finished file, streamed from storage."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from urllib.parse import quote
 
 from fastapi.responses import Response, StreamingResponse
 
 from callreport import errors, jobs
-from callreport.api.exports import MEDIA, TAGS, RequestIdParams
+from callreport.api.exports import TAGS, RequestIdParams
 from callreport.context import Ctx
+from callreport.export.formats import FORMATS, Format
 from callreport.repo import exports as exports_repo
 from callreport.storage import StorageError, StorageMissing
 from callreport.transport import Api
 
 api = Api("/api/v2/callreport")
 ASCII_SAFE = re.compile(r"[^A-Za-z0-9 ._-]")
-EXTENSION = {"pdf": "pdf", "csv": "csv", "xlsx": "xlsx"}
 
 
 def disposition(title: str | None, ext: str) -> str:
@@ -31,10 +32,10 @@ def disposition(title: str | None, ext: str) -> str:
     return header
 
 
-def _download(ctx: Ctx, request_id: str, fmt: str) -> Response:
+def _download(ctx: Ctx, request_id: str, fmt: Format) -> Response:
     with ctx.engine.connect() as conn:
         row = exports_repo.get(conn, ctx.principal, request_id)
-    if row is None or row.format != fmt or jobs.shown_state(row) != "done" or not row.storage_key:
+    if row is None or row.format != fmt.name or jobs.shown_state(row) != "done" or not row.storage_key:
         raise errors.NotExists("File")
     try:
         size = ctx.storage.size(row.storage_key)
@@ -44,27 +45,27 @@ def _download(ctx: Ctx, request_id: str, fmt: str) -> Response:
     except StorageError:
         raise errors.SomethingWentWrong() from None
     headers = {
-        "content-disposition": disposition(row.title if row.title_set else None, EXTENSION[fmt]),
+        "content-disposition": disposition(row.title if row.title_set else None, fmt.extension),
         "content-length": str(size),
         "etag": f'"{row.sha256}"',
         "cache-control": "private, no-store",
     }
-    return StreamingResponse(chunks, media_type=MEDIA[fmt], headers=headers)
+    return StreamingResponse(chunks, media_type=fmt.media_type, headers=headers)
 
 
-@api.endpoint("downloadPdf", RequestIdParams, download=True, media_type=MEDIA["pdf"], tags=TAGS)
-def download_pdf(ctx: Ctx, p: RequestIdParams) -> Response:
-    """The finished PDF of an export request."""
-    return _download(ctx, p.requestId, "pdf")
+def _downloader(fmt: Format) -> Callable[[Ctx, RequestIdParams], Response]:
+    def download(ctx: Ctx, p: RequestIdParams) -> Response:
+        return _download(ctx, p.requestId, fmt)
+
+    download.__name__ = f"download_{fmt.name}"
+    download.__doc__ = f"The finished {fmt.described} of an export request."
+    return download
 
 
-@api.endpoint("downloadCsv", RequestIdParams, download=True, media_type=MEDIA["csv"], tags=TAGS)
-def download_csv(ctx: Ctx, p: RequestIdParams) -> Response:
-    """The finished CSV of an export request."""
-    return _download(ctx, p.requestId, "csv")
-
-
-@api.endpoint("downloadExcel", RequestIdParams, download=True, media_type=MEDIA["xlsx"], tags=TAGS)
-def download_excel(ctx: Ctx, p: RequestIdParams) -> Response:
-    """The finished Excel workbook of an export request."""
-    return _download(ctx, p.requestId, "xlsx")
+# format -> its download handler, each registered as download<suffix>.
+DOWNLOADERS = {
+    name: api.endpoint(fmt.download_endpoint, RequestIdParams, download=True, media_type=fmt.media_type, tags=TAGS)(
+        _downloader(fmt)
+    )
+    for name, fmt in FORMATS.items()
+}

@@ -1,4 +1,4 @@
-"""exportCsv, exportExcel, exportPdf, exportList, exportStatus, changeTitle, exportCancel, downloads."""
+"""export<Format> for every registered format, exportList, exportStatus, changeTitle, exportCancel."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import itertools
 import os
 import re
 import time
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -18,6 +19,7 @@ from callreport import responses as R
 from callreport.api.calls import resolved
 from callreport.context import Ctx
 from callreport.export.columns import resolve_columns
+from callreport.export.formats import FORMATS, NAMES, Format
 from callreport.export.words import default_title, filters_in_words
 from callreport.filters import STRICT, CallFilter
 from callreport.repo import exports as exports_repo
@@ -28,11 +30,6 @@ api = Api("/api/v2/callreport")
 TAGS = ["exports"]
 REQUEST_ID = re.compile(r"^[0-9a-f]{24}$")
 IDEMPOTENCY_WINDOW = 24 * 3600
-MEDIA = {
-    "pdf": "application/pdf",
-    "csv": "text/csv; charset=utf-8",
-    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-}
 Title = Annotated[StrictStr, Field(min_length=1, max_length=200)]
 ColumnName = Annotated[StrictStr, Field(max_length=100)]
 # Ids sort as they were made (like the reference's ObjectIds): exportList orders requests made
@@ -78,7 +75,7 @@ class ListParams(BaseModel):
     model_config = STRICT
     page: Annotated[StrictInt, Field(ge=1, le=100_000)] = 1
     limit: Annotated[StrictInt, Field(ge=1, le=1000)] = 50
-    formats: Annotated[list[Literal["csv", "xlsx", "pdf"]], Field(max_length=3)] | None = None
+    formats: Annotated[list[Literal[NAMES]], Field(max_length=len(NAMES))] | None = None  # type: ignore[valid-type]
     states: Annotated[list[Literal[jobs.STATES]], Field(max_length=6)] | None = None  # type: ignore[valid-type]
 
 
@@ -144,22 +141,20 @@ def _create(ctx: Ctx, p: ExportParams, fmt: str) -> dict:
     return {"requestId": request_id, "state": "pending"}
 
 
-@api.endpoint("exportCsv", ExportParams, tags=TAGS, response=R.ExportCreated)
-def export_csv(ctx: Ctx, p: ExportParams) -> dict:
-    """Start a CSV export of the matching calls; the file is made in the background."""
-    return _create(ctx, p, "csv")
+def _exporter(fmt: Format) -> Callable[[Ctx, ExportParams], dict]:
+    def export(ctx: Ctx, p: ExportParams) -> dict:
+        return _create(ctx, p, fmt.name)
+
+    export.__name__ = f"export_{fmt.name}"
+    export.__doc__ = f"Start a {fmt.described} export of the matching calls; the file is made in the background."
+    return export
 
 
-@api.endpoint("exportExcel", ExportParams, tags=TAGS, response=R.ExportCreated)
-def export_excel(ctx: Ctx, p: ExportParams) -> dict:
-    """Start an Excel (.xlsx) export of the matching calls."""
-    return _create(ctx, p, "xlsx")
-
-
-@api.endpoint("exportPdf", ExportParams, tags=TAGS, response=R.ExportCreated)
-def export_pdf(ctx: Ctx, p: ExportParams) -> dict:
-    """Start a PDF report of the matching calls."""
-    return _create(ctx, p, "pdf")
+# format -> its export handler, each registered as export<suffix>.
+EXPORTERS = {
+    name: api.endpoint(fmt.export_endpoint, ExportParams, tags=TAGS, response=R.ExportCreated)(_exporter(fmt))
+    for name, fmt in FORMATS.items()
+}
 
 
 def present(row: Row, account_tz: str) -> dict:

@@ -35,8 +35,8 @@ GROUP_KEYS: tuple[str, ...] = get_args(calls_api.GroupBy)
 SORT_KEYS: tuple[str, ...] = get_args(filters.SortBy)
 STATUSES, DIRECTIONS, HANGUP_BY = record.STATUSES, record.DIRECTIONS, record.HANGUP_BY
 CONDITION_OPS: tuple[str, ...] = get_args(filters.Op)
-DOWNLOADS = {"csv": downloads_api.download_csv, "xlsx": downloads_api.download_excel, "pdf": downloads_api.download_pdf}
-CREATORS = {"csv": exports_api.export_csv, "xlsx": exports_api.export_excel, "pdf": exports_api.export_pdf}
+DOWNLOADS = downloads_api.DOWNLOADERS  # every registered format (export/formats.py)
+CREATORS = exports_api.EXPORTERS
 FINAL_STATES = ("done", "failed", "cancelled", "expired")
 
 

@@ -161,16 +161,23 @@ class IsoClock:
 
 
 def row_reader(
-    columns: Sequence[Column], fields: Sequence[str], tz: ZoneInfo, masked: bool, iso_times: bool = False
+    columns: Sequence[Column],
+    fields: Sequence[str],
+    tz: ZoneInfo,
+    masked: bool,
+    iso_times: bool = False,
+    absent: Any = None,
 ) -> Callable:
     """A compiled row -> values function for rows whose fields come in this order.
 
     Same values as row_values, about three times faster: one generated function with
     positional reads instead of a getter call and an attribute lookup per cell. With
-    iso_times, times come as ISO 8601 text (what CSV writes) instead of datetimes.
+    iso_times, times come as ISO 8601 text (what CSV writes) instead of datetimes. A
+    callAnalysis.<key> the call lacks reads as ``absent`` (JSON Lines leaves it out).
     """
     index = {f: i for i, f in enumerate(fields)}
     env: dict[str, Any] = {"_ts": datetime.fromtimestamp, "_tz": tz, "_mask": mask_number, "_iso": IsoClock(tz)}
+    env["_absent"] = absent
     parts = []
     for n, c in enumerate(columns):
         at = f"r[{index[c.source]}]"
@@ -182,7 +189,7 @@ def row_reader(
             parts.append(f"({at} or {{}})")
         elif c.key is not None:
             env[f"_k{n}"] = c.key
-            parts.append(f"({at} or {{}}).get(_k{n})")
+            parts.append(f"({at} or {{}}).get(_k{n}, _absent)")
         else:
             parts.append(at)
     return eval(f"lambda r: ({', '.join(parts)},)", env)  # noqa: S307 - built from our own names

@@ -1,8 +1,7 @@
-"""What every export writer shares: the report's metadata, the formula rule and progress."""
+"""What every export writer shares: the report's metadata and progress."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -13,12 +12,6 @@ Progress = Callable[[int], None]
 # Rows between two progress calls: often enough to cancel a job within a fraction of a
 # second, rare enough that the call costs nothing next to writing the rows.
 PROGRESS_EVERY = 2000
-
-# A cell starting with one of these is run as a formula by spreadsheet programs.
-FORMULA_START = frozenset("=+-@\t\r")
-# The contract's "plain number or phone number": an optional sign, then digits, spaces,
-# dashes and dots. Such a cell is left alone even if it starts with + or -.
-_PLAIN_NUMBER = re.compile(r"[+-]?[0-9 .\-]*")
 
 
 @dataclass
@@ -37,11 +30,9 @@ class ReportMeta:
     by_agent: list[tuple[str | None, str | None, int, int, int]] = field(default_factory=list)
 
 
-def neutralize(text: str) -> str:
-    """The text with a leading ' when a spreadsheet would run it as a formula."""
-    if text[:1] in FORMULA_START and _PLAIN_NUMBER.fullmatch(text) is None:
-        return "'" + text
-    return text
+# The registry's writers take the metadata as a function: only Excel and PDF call it, and
+# computing it costs the summary queries.
+MetaFn = Callable[[], ReportMeta]
 
 
 def batches(rows: Iterable[tuple], size: int = PROGRESS_EVERY) -> Iterator[list[tuple]]:

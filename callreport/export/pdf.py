@@ -6,6 +6,7 @@ import itertools
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from reportlab.lib import colors
@@ -13,7 +14,7 @@ from reportlab.pdfbase import pdfdoc, pdfmetrics
 from reportlab.pdfgen.canvas import Canvas
 
 from callreport.export.columns import Column
-from callreport.export.meta import Progress, ReportMeta, batches, clock
+from callreport.export.meta import MetaFn, Progress, ReportMeta, batches, clock
 from callreport.export.pdfchart import draw_chart
 from callreport.export.pdfshape import is_complex, text_ops
 from callreport.export.pdftable import BOTTOM, MARGIN, PAGE_H, PAGE_W, Table
@@ -219,3 +220,10 @@ def write_pdf(
         table.fill(counted())
     report.save()
     return count
+
+
+def write(
+    columns: Sequence[Column], rows: Iterable[tuple], path: Path, meta_fn: MetaFn, progress: Progress | None = None
+) -> int:
+    """The registry's writer: the PDF report at ``path``."""
+    return write_pdf(columns, rows, str(path), meta_fn(), progress)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-import orjson
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4, landscape
 from reportlab.lib.rl_accel import fp_str
 
 from callreport import record
+from callreport.export.cells import display
 from callreport.export.columns import Column
 from callreport.export.pdfshape import is_complex
 from callreport.export.pdftext import BOLD, FONT, TextFit, header_lines, header_width
@@ -35,24 +35,6 @@ _SAMPLES = {
     **{f.name: f.sample for f in record.FIELDS if f.sample},
 }  # fmt: skip
 _FIXED_KINDS = ("time", "phone", "int")
-
-
-def _cell_text(kind: str) -> Callable[[Any], str]:
-    """How a value of a column kind is shown in a table cell."""
-
-    def any_value(value: Any) -> str:
-        if isinstance(value, str):
-            return value
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        return orjson.dumps(value).decode()
-
-    by_kind: dict[str, Callable[[Any], str]] = {
-        "text": str, "phone": str, "int": str, "json": lambda v: orjson.dumps(v).decode(),
-        # Times show their wall clock in the effective timezone, named on the cover page.
-        "time": lambda v: v.isoformat(" ")[:19],
-    }  # fmt: skip
-    return by_kind.get(kind, any_value)
 
 
 def _wants(columns: Sequence[Column], size: float) -> list[float]:
@@ -116,7 +98,7 @@ class Table:
 
     def _cell(self, kind: str, width: float) -> Callable[[Any], list[str]]:
         """A value's cell lines, wrapped to the column."""
-        show, lines = _cell_text(kind), self.fit.lines
+        show, lines = display(kind), self.fit.lines
         if kind in ("time", "int") and self.fit.width(_SAMPLES[kind]) <= width:
             return lambda value: [show(value)]  # digits share one width: every such value fits
         cache: dict[str, list[str]] = {}  # columns such as status or agentName repeat a few values

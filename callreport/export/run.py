@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine, Row
 
 from callreport import filters
 from callreport.export.columns import resolve_columns, row_reader
+from callreport.export.formats import ABSENT, FORMATS, Format
 from callreport.export.meta import ReportMeta
 from callreport.principal import Principal
 from callreport.repo import accounts as accounts_repo
@@ -29,7 +30,6 @@ from callreport.settings import Settings
 from callreport.storage import StorageError
 
 log = logging.getLogger("callreport.export")
-EXTENSIONS = {"csv": "csv", "xlsx": "xlsx", "pdf": "pdf"}
 HEARTBEAT_SECONDS = 1.0
 
 
@@ -95,19 +95,16 @@ def report_meta(conn: sa.Connection, job: Row, principal: Principal, r: filters.
     )
 
 
-def _write(fmt: str, columns, rows, path: Path, meta_fn: Callable[[], ReportMeta], progress) -> int:
-    if fmt == "csv":
-        from callreport.export.csv import write_csv
-
-        with path.open("wb") as out:
-            return write_csv(columns, rows, out, progress)
-    if fmt == "xlsx":
-        from callreport.export.xlsx import write_xlsx
-
-        return write_xlsx(columns, rows, str(path), meta_fn(), progress)
-    from callreport.export.pdf import write_pdf
-
-    return write_pdf(columns, rows, str(path), meta_fn(), progress)
+def _check_size(fmt: Format, total: int, settings: Settings) -> None:
+    """TooLarge when more calls match than one file of the format may hold."""
+    if fmt.max_rows_setting is None:
+        return
+    most = getattr(settings, fmt.max_rows_setting)
+    if total > most:
+        raise TooLarge(
+            f"{total} calls match; a {fmt.name.upper()} holds at most {most} "
+            f"(CALLREPORT_{fmt.max_rows_setting.upper()}): narrow the filters or export CSV or Excel"
+        )
 
 
 def _digest(path: Path) -> tuple[int, str]:
@@ -136,17 +133,14 @@ def run_export(
 ) -> str:
     """Make the job's file and store it; returns the outcome: done, failed, cancelled or released."""
     principal, r, masked = job_scope(job)
+    fmt = FORMATS[job.format]
     columns = resolve_columns(job.params["columns"])
-    key = f"{job.account_id}/{job.id}-{job.attempts}.{EXTENSIONS[job.format]}"
+    key = f"{job.account_id}/{job.id}-{job.attempts}.{fmt.extension}"
     last_beat = [time.monotonic()]
 
     with tempfile.TemporaryDirectory(prefix="callreport-") as tmp, _reading(engine) as conn, conn.begin():
         total = calls_repo.count(conn, principal, r)
-        if job.format == "pdf" and total > settings.pdf_max_rows:
-            raise TooLarge(
-                f"{total} calls match; a PDF holds at most {settings.pdf_max_rows} "
-                "(CALLREPORT_PDF_MAX_ROWS): narrow the filters or export CSV or Excel"
-            )
+        _check_size(fmt, total, settings)
 
         def progress(done: int) -> None:
             if stopping():
@@ -158,10 +152,11 @@ def run_export(
                     raise Stopped("job cancelled or taken over")
 
         fields = [c.name for c in calls_repo.ROW_COLUMNS]
-        reader = row_reader(columns, fields, r.tz, masked, iso_times=job.format == "csv")
+        absent = ABSENT if fmt.marks_absent else None
+        reader = row_reader(columns, fields, r.tz, masked, iso_times=fmt.iso_times, absent=absent)
         rows = map(reader, calls_repo.stream(conn, principal, r))
-        path = Path(tmp) / f"export.{EXTENSIONS[job.format]}"
-        count = _write(job.format, columns, rows, path, lambda: report_meta(conn, job, principal, r), progress)
+        path = Path(tmp) / f"export.{fmt.extension}"
+        count = fmt.write(columns, rows, path, lambda: report_meta(conn, job, principal, r), progress)
         size, sha = _digest(path)
         try:
             storage.put_file(key, path)

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
-import orjson
 from xlsxwriter import Workbook
 from xlsxwriter.format import Format
 from xlsxwriter.worksheet import Worksheet
 
+from callreport.export.cells import json_text, native
 from callreport.export.columns import Column
-from callreport.export.meta import Progress, ReportMeta, batches, clock
+from callreport.export.meta import MetaFn, Progress, ReportMeta, batches, clock
 
 EXCEL_MAX_ROWS = 1_048_576
 CELL_MAX_CHARS = 32_767
@@ -61,18 +61,17 @@ def _cell_writers(ws: Worksheet, columns: Sequence[Column], date_format: Format)
         write_datetime(row, col, value.replace(tzinfo=None), date_format)
 
     def json(row: int, col: int, value: Any) -> None:
-        text(row, col, orjson.dumps(value).decode())
+        text(row, col, json_text(value))
 
     def any_value(row: int, col: int, value: Any) -> None:
+        value = native(value)
         kind = type(value)
         if kind is str:
             text(row, col, value)
         elif kind is bool:
             ws.write_boolean(row, col, value)
-        elif kind in (int, float) and math.isfinite(value):
-            write_number(row, col, value)
         else:
-            json(row, col, value)
+            write_number(row, col, value)
 
     by_kind = {"text": text, "phone": text, "int": write_number, "time": time, "json": json}
     return [by_kind.get(c.kind, any_value) for c in columns]
@@ -206,3 +205,10 @@ def write_xlsx(
         raise
     wb.close()
     return count
+
+
+def write(
+    columns: Sequence[Column], rows: Iterable[tuple], path: Path, meta_fn: MetaFn, progress: Progress | None = None
+) -> int:
+    """The registry's writer: an .xlsx file at ``path`` with its Summary sheet."""
+    return write_xlsx(columns, rows, str(path), meta_fn(), progress)
