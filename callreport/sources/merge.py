@@ -142,7 +142,7 @@ def _record(legs: list[Leg], first: Leg, kind: str, mapping: Mapping) -> tuple[d
     return record, (int(start), int(end), stored)
 
 
-def _hangup_by(legs: list, first, inbound: bool, agent: str | None) -> str | None:
+def _hangup_by(legs: list[Leg], first: Leg, inbound: bool, agent: str | None) -> str | None:
     """Who ended the call, from the side that ended the customer's leg (FreeSWITCH's FsLeg.hangup)."""
     # The customer's leg: the caller's (inbound), else the leg to the called party (no extension called on it).
     leg = first if inbound else next((x for x in legs if x.from_ext is None and (x.to_trunk or x.to_ext)), None)

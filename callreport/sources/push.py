@@ -18,7 +18,7 @@ from fastapi.responses import Response
 from sqlalchemy.engine import Connection, Engine
 from starlette.concurrency import run_in_threadpool
 
-from callreport import db, errors
+from callreport import db, errors, metrics
 from callreport.db import is_db_unavailable
 from callreport.repo import accounts as accounts_repo
 from callreport.repo import calls as queries
@@ -107,12 +107,13 @@ def receive(engine: Engine, username: str, password: str, raw: bytes) -> dict:
         outcome = _call(conn, source, leg.key, mapping)
         if outcome.record is None:
             return {"stored": False}
-        queries.upsert(
+        inserted, updated = queries.upsert(
             conn,
             source.account_id,
             [record_row(source.account_id, outcome.record, int(time.time()))],
             only_changed=True,
         )
+    metrics.imported("freeswitch", inserted + updated)  # after the commit: a rolled-back push counts nothing
     return {"stored": True, "callId": outcome.record["callId"]}
 
 
