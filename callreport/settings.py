@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     large_body_queue: int = Field(
         8, description="Large ingest bodies that may wait for the one being read and parsed; more are 1050."
     )
+    source_leg_retention_hours: float = Field(
+        24.0,
+        gt=0,
+        description="How long the legs a FreeSWITCH push source sent are kept after their call's last leg "
+        "arrived, to merge a late leg into its call (B legs arrive seconds after A legs).",
+    )
     metrics: bool = Field(False, description="Whether GET /metrics answers (Prometheus text format).")
     metrics_token: SecretStr | None = Field(
         None, description="When set, GET /metrics needs the header `Authorization: Bearer <token>`."

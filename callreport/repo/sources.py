@@ -65,6 +65,17 @@ def legs(conn: Connection, source_id: str, key: str) -> list[Row]:
     ).all()
 
 
+def prune_legs(conn: Connection, before: int) -> int:
+    """Delete the legs of every call whose newest leg arrived before `before` (epoch seconds); how many."""
+    fresh = source_legs.alias("fresh")
+    newer = sa.exists().where(
+        fresh.c.source_id == source_legs.c.source_id,
+        fresh.c.call_key == source_legs.c.call_key,
+        fresh.c.created_at >= before,
+    )  # a call is kept whole while any of its legs is recent (ix_source_legs_call finds them)
+    return conn.execute(source_legs.delete().where(source_legs.c.created_at < before, ~newer)).rowcount
+
+
 def position(conn: Connection, account_id: str, path: str) -> Row | None:
     """Where following the file stopped last, for that account."""
     return conn.execute(

@@ -13,7 +13,7 @@ import typer
 from rich.progress import BarColumn, Progress, ProgressColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from callreport import db
+from callreport import db, metrics
 from callreport.cli_common import HELP, AccountOpt, JsonOpt, emit, err_console, fail
 from callreport.cli_common import migrated_engine as _engine
 from callreport.settings import Settings
@@ -114,6 +114,12 @@ def _counted(items: Iterable, progress: Progress, task) -> Iterator:
     progress.advance(task, n % TICK_EVERY)
 
 
+def _counted_in_metrics(pbx: str, summary: Summary, strict: bool) -> None:
+    """Count the calls an import stored (none when --strict rolled it back)."""
+    if not (strict and summary.rejected):
+        metrics.imported(pbx, summary.inserted + summary.updated)
+
+
 def _finish(summary: Summary, strict: bool, as_json: bool) -> None:
     out = summary.as_dict()
     if as_json:
@@ -166,6 +172,7 @@ def asterisk_csv(
     with _progress("rows") as progress:
         task = progress.add_task("asterisk-csv", total=None)
         summary = load(engine, account, outcomes(progress, task), strict=strict)
+    _counted_in_metrics("asterisk", summary, strict)
     _finish(summary, strict, json)
 
 
@@ -201,6 +208,7 @@ def freeswitch_json(
         task = progress.add_task("freeswitch-json", total=sum(1 for _ in freeswitch.files(paths)))
         legs = _counted(freeswitch.legs(paths, settings), progress, task)
         summary = load(engine, account, merge(legs, settings), strict=strict)
+    _counted_in_metrics("freeswitch", summary, strict)
     _finish(summary, strict, json)
 
 

@@ -19,6 +19,7 @@ from typing import BinaryIO
 
 from sqlalchemy.engine import Connection, Engine
 
+from callreport import metrics
 from callreport.repo import sources as sources_repo
 from callreport.sources import asterisk
 from callreport.sources.legs import Leg
@@ -143,10 +144,12 @@ class Follower:
         lines = len(starts) - 1 if cut == len(items) else items[cut].where - 1 - self.line
         offset, line = self.offset + starts[lines], self.line + lines
         loader = Loader(self.engine, self.account_id, batch=1 << 62)  # one transaction per poll, position included
-        loader.summary = self.summary
+        loader.summary = summary = self.summary
+        stored = summary.inserted + summary.updated
         for outcome in merge(taken, self.mapping):
             loader.add(outcome)
         loader.flush(on_commit=lambda conn: self._save(conn, offset, line))
+        metrics.imported("asterisk", summary.inserted + summary.updated - stored)  # committed: counted
         self.offset, self.line = offset, line
         if self.tick is not None:
             self.tick(lines)

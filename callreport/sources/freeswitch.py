@@ -21,6 +21,23 @@ CAUSES = {
     "NO_USER_RESPONSE": "noanswer",
     "ORIGINATOR_CANCEL": "cancelled",
 }
+# sip_hangup_disposition: which end of this SIP leg ended it. recv_*: the far end sent BYE, CANCEL
+# or a refusal; send_bye: FreeSWITCH hung up the far end (a bridged party or the dialplan did);
+# send_cancel/send_refuse: FreeSWITCH stopped or refused the leg before it was answered.
+SIDES = {
+    "recv_bye": "far",
+    "recv_cancel": "far",
+    "recv_refuse": "far",
+    "send_bye": "near",
+    "send_cancel": "system",
+    "send_refuse": "system",
+}
+
+
+class FsLeg(Leg):
+    """A FreeSWITCH leg, with who ended it (SIDES; None when the CDR does not say)."""
+
+    __slots__ = ("hangup",)
 
 
 class BadDocument(ValueError):
@@ -130,7 +147,7 @@ def leg(doc: dict, where: str, mapping: Mapping, channels: Channels) -> Leg:
     billsec = int(v.get("billsec") or 0)
     if side == "member" and agent_answer:
         billsec = max(0, round(end - agent_answer))  # the talk with the agent, not the whole answered time
-    return Leg(
+    made = FsLeg(
         key=key,
         leg_id=uuid,
         where=where,
@@ -156,6 +173,8 @@ def leg(doc: dict, where: str, mapping: Mapping, channels: Channels) -> Leg:
         raw=v,
         rank=0 if a_leg else 1,
     )
+    made.hangup = SIDES.get(v.get("sip_hangup_disposition") or "")
+    return made
 
 
 def _agent(name: Any) -> str | None:

@@ -134,12 +134,22 @@ def _record(legs: list[Leg], first: Leg, kind: str, mapping: Mapping) -> tuple[d
         "department": None,
         "disposition": None,
         "queueName": queue,
-        "hangupBy": None,
+        "hangupBy": None if type(first) is Leg else _hangup_by(legs, first, inbound, agent if answered else None),
         "recordingUrl": None,
         "callAnalysis": _analysis(legs, mapping),
         "events": events,
     }
     return record, (int(start), int(end), stored)
+
+
+def _hangup_by(legs: list[Leg], first: Leg, inbound: bool, agent: str | None) -> str | None:
+    """Who ended the call, from the side that ended the customer's leg (FreeSWITCH's FsLeg.hangup)."""
+    # The customer's leg: the caller's (inbound), else the leg to the called party (no extension called on it).
+    leg = first if inbound else next((x for x in legs if x.from_ext is None and (x.to_trunk or x.to_ext)), None)
+    side = getattr(leg, "hangup", None)
+    if side == "near":
+        return "agent" if agent else "system"  # our end hung up: the agent, or the dialplan/PBX
+    return {"far": "customer", "system": "system"}.get(side)
 
 
 def _call_type(kind: str, queue: str | None) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import threading
 import time
 
 from fastapi import APIRouter, Request
@@ -18,7 +19,7 @@ from fastapi.responses import Response
 from sqlalchemy.engine import Connection, Engine
 from starlette.concurrency import run_in_threadpool
 
-from callreport import db, errors
+from callreport import db, errors, metrics
 from callreport.db import is_db_unavailable
 from callreport.repo import accounts as accounts_repo
 from callreport.repo import calls as queries
@@ -34,6 +35,9 @@ from callreport.transport import error_response, json_response, read_body
 log = logging.getLogger("callreport.sources")
 router = APIRouter()
 KEY_SIZE = 255  # source_legs.call_key and leg_id
+PRUNE_EVERY = 60.0  # seconds between two prunes of old legs by one process
+_pruning = {"at": -PRUNE_EVERY}  # monotonic time of this process's last prune
+_prune_lock = threading.Lock()
 
 
 class Unauthorized(errors.InvalidToken):
@@ -84,7 +88,32 @@ async def freeswitch_push(request: Request) -> Response:
             return error_response(_status(errors.DatabaseUnavailable(), 503))
         log.exception("freeswitch push failed")
         return error_response(_status(errors.SomethingWentWrong(), 503))
+    if _prune_due():
+        await run_in_threadpool(prune_legs, state.engine, state.settings.source_leg_retention_hours)
     return json_response({"status": "success", **result})
+
+
+def _prune_due() -> bool:
+    """True at most once every PRUNE_EVERY seconds in this process (and then it is this caller's turn)."""
+    now = time.monotonic()
+    with _prune_lock:
+        if now - _pruning["at"] < PRUNE_EVERY:
+            return False
+        _pruning["at"] = now
+        return True
+
+
+def prune_legs(engine: Engine, hours: float) -> int:
+    """Forget the legs of calls whose last leg came more than `hours` ago; how many (0 when it failed)."""
+    try:
+        with db.writing(engine) as conn:
+            removed = sources_repo.prune_legs(conn, int(time.time() - hours * 3600))
+    except Exception as exc:  # the call is stored: the 200 stands, the next prune tries again
+        log.warning("freeswitch push: pruning old legs failed: %s", exc.__class__.__name__)
+        return 0
+    if removed:
+        log.info("freeswitch push: %s legs of calls older than %s h pruned", removed, hours)
+    return removed
 
 
 def receive(engine: Engine, username: str, password: str, raw: bytes) -> dict:
@@ -107,12 +136,13 @@ def receive(engine: Engine, username: str, password: str, raw: bytes) -> dict:
         outcome = _call(conn, source, leg.key, mapping)
         if outcome.record is None:
             return {"stored": False}
-        queries.upsert(
+        inserted, updated = queries.upsert(
             conn,
             source.account_id,
             [record_row(source.account_id, outcome.record, int(time.time()))],
             only_changed=True,
         )
+    metrics.imported("freeswitch", inserted + updated)  # after the commit: a rolled-back push counts nothing
     return {"stored": True, "callId": outcome.record["callId"]}
 
 
