@@ -29,50 +29,7 @@ def _json_dumps(value: object) -> str:
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     """An engine for SQLite (WAL, busy timeout, Unicode helpers) or PostgreSQL (pre-ping pool)."""
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(
-            url,
-            json_serializer=_json_dumps,
-            json_deserializer=orjson.loads,
-            connect_args={"check_same_thread": False, "timeout": 30},
-            # SQLite answers from one file on this machine's cores: more connections add page
-            # caches, not throughput (a 32-client load peaked at 493 MB with 30, 374 MB with 16).
-            pool_size=min(pool_size, 8),
-            max_overflow=8,
-            # No pre-ping: a local file cannot drop the connection, and a ping per checkout
-            # is a measurable share of a 2 ms request.
-        )
-
-        @event.listens_for(engine, "connect")
-        def _on_connect(dbapi_conn: sqlite3.Connection, _record: object) -> None:
-            # Let SQLAlchemy, not pysqlite, decide when transactions begin.
-            dbapi_conn.isolation_level = None
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
-            # 2 MiB of page cache per connection (the OS caches the file too), and no memory map:
-            # mapped pages count in the process's memory (a 300,000-call export peaked at 331 MB
-            # with a map, 83 MB without), and under a 32-client load 8 MiB caches made the
-            # server grow 17% after warm-up against 13% (peak 373 MB against 244 MB).
-            cur.execute("PRAGMA cache_size=-2048")
-            cur.execute("PRAGMA temp_store=MEMORY")
-            # After a checkpoint, cut the write-ahead log back to 64 MiB: a 1M-call ingest grew it to 2.3 GB.
-            cur.execute("PRAGMA journal_size_limit=67108864")
-            cur.close()
-            dbapi_conn.create_function("cr_contains", 2, _casefold_contains, deterministic=True)
-
-        @event.listens_for(engine, "begin")
-        def _on_begin(conn: sa.Connection) -> None:
-            # IMMEDIATE would serialise readers too; DEFERRED plus busy_timeout suffices because
-            # writers take the lock on their first write.
-            immediate = conn.get_execution_options().get("immediate")
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-        return engine
+        return _sqlite_engine(url, pool_size)
     return sa.create_engine(
         url,
         json_serializer=_json_dumps,
@@ -83,6 +40,57 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         pool_recycle=1800,
         connect_args={"connect_timeout": 5},
     )
+
+
+def _sqlite_engine(url: str, pool_size: int) -> Engine:
+    """A SQLite engine whose connections get the pragmas and helpers, and whose transactions begin as asked."""
+    path = url.split("///", 1)[-1]
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(
+        url,
+        json_serializer=_json_dumps,
+        json_deserializer=orjson.loads,
+        connect_args={"check_same_thread": False, "timeout": 30},
+        # SQLite answers from one file on this machine's cores: more connections add page
+        # caches, not throughput (a 32-client load peaked at 493 MB with 30, 374 MB with 16).
+        pool_size=min(pool_size, 8),
+        max_overflow=8,
+        # No pre-ping: a local file cannot drop the connection, and a ping per checkout
+        # is a measurable share of a 2 ms request.
+    )
+    event.listen(engine, "connect", _on_sqlite_connect)
+    event.listen(engine, "begin", _on_sqlite_begin)
+    return engine
+
+
+def _on_sqlite_connect(dbapi_conn: sqlite3.Connection, _record: object) -> None:
+    """Set a new SQLite connection's pragmas and register the Unicode helper."""
+    # Let SQLAlchemy, not pysqlite, decide when transactions begin.
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    # 2 MiB of page cache per connection (the OS caches the file too), and no memory map:
+    # mapped pages count in the process's memory (a 300,000-call export peaked at 331 MB
+    # with a map, 83 MB without), and under a 32-client load 8 MiB caches made the
+    # server grow 17% after warm-up against 13% (peak 373 MB against 244 MB).
+    cur.execute("PRAGMA cache_size=-2048")
+    cur.execute("PRAGMA temp_store=MEMORY")
+    # After a checkpoint, cut the write-ahead log back to 64 MiB: a 1M-call ingest grew it to 2.3 GB.
+    cur.execute("PRAGMA journal_size_limit=67108864")
+    cur.close()
+    dbapi_conn.create_function("cr_contains", 2, _casefold_contains, deterministic=True)
+
+
+def _on_sqlite_begin(conn: sa.Connection) -> None:
+    """Begin DEFERRED, or IMMEDIATE when the connection's execution options ask for it."""
+    # IMMEDIATE would serialise readers too; DEFERRED plus busy_timeout suffices because
+    # writers take the lock on their first write.
+    immediate = conn.get_execution_options().get("immediate")
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 @contextmanager
