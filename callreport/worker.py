@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from callreport import db
 from callreport.db import is_db_unavailable
 from callreport.export.run import Stopped, failure_reason, run_export
-from callreport.repo import exports as exports_repo
+from callreport.repo import leases
 from callreport.settings import Settings
 from callreport.storage import StorageMissing
 
@@ -63,7 +63,7 @@ class Worker:
 
     def run_one(self) -> str | None:
         """Claim and run one job; its outcome, or None when none was waiting."""
-        job = exports_repo.claim(self.engine, self.name, self.settings.job_lease_seconds)
+        job = leases.claim(self.engine, self.name, self.settings.job_lease_seconds)
         if job is None:
             return None
         log.info("worker %s runs export %s (%s, attempt %s)", self.name, job.id, job.format, job.attempts)
@@ -76,7 +76,7 @@ class Worker:
                 log.warning("export %s: database unavailable; its lease will run out and it is retried", job.id)
                 return "interrupted"
             log.exception("export %s failed", job.id)
-            exports_repo.fail(self.engine, job.id, self.name, failure_reason(exc))
+            leases.fail(self.engine, job.id, self.name, failure_reason(exc))
             return "failed"
 
     def _loop(self, once: bool = False) -> None:
@@ -102,18 +102,18 @@ class Worker:
             # SQLite, unlike PostgreSQL's autovacuum, never gathers statistics by itself.
             self._last_analyze = time.monotonic()
             db.analyze(self.engine)
-        for row in exports_repo.expired(self.engine):
+        for row in leases.expired(self.engine):
             try:
                 if row.storage_key:
                     self.storage.delete(row.storage_key)
             except StorageMissing:
                 pass
-            exports_repo.mark_expired(self.engine, row.id)
+            leases.mark_expired(self.engine, row.id)
             log.info("export %s expired; its file was deleted", row.id)
 
     def _release(self) -> None:
         try:
-            released = exports_repo.release(self.engine, self.name)
+            released = leases.release(self.engine, self.name)
             if released:
                 log.info("worker %s handed back %s job(s)", self.name, released)
         except Exception:

@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from callreport import auth, db
 from callreport.models import export_requests, users
 from callreport.repo import exports as exports_repo
+from callreport.repo import leases
 from callreport.settings import Settings
 from tests.conftest import Tenant, make_tenant
 from tests.test_exports_api import FILE_NOT_EXISTS, Calls, Stack, make_calls
@@ -158,13 +159,11 @@ def test_claims_take_turns_between_accounts(stack: Stack, engine: sa.Engine, fin
     claimed = []
     try:
         for i in range(3):
-            job = exports_repo.claim(engine, f"w{i}", 30)
+            job = leases.claim(engine, f"w{i}", 30)
             assert job is not None
             claimed.append(job.id)
             if finishing:  # one worker: it is done before it claims again
-                assert exports_repo.finish(
-                    engine, job.id, f"w{i}", key="k", size=0, sha256="0", rows=0, retention_days=1
-                )
+                assert leases.finish(engine, job.id, f"w{i}", key="k", size=0, sha256="0", rows=0, retention_days=1)
         assert claimed[0] == a_ids[0]
         assert b_id in claimed[:2]
     finally:

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from callreport.export import run as export_run
-from callreport.repo import exports as exports_repo
+from callreport.repo import leases
 from callreport.settings import Settings
 from callreport.storage import StorageError
 from tests.conftest import make_tenant
@@ -63,7 +63,7 @@ def test_cancel_running_stops_promptly(stack: Stack, big, monkeypatch: pytest.Mo
     rid = stack.call("exportCsv", creds)["requestId"]
     # The worker pauses at its first progress report, so the test cancels a job truly mid-file.
     reached, resume, beats = threading.Event(), threading.Event(), []
-    real = exports_repo.heartbeat
+    real = leases.heartbeat
 
     def paused(*args: Any, **kwargs: Any) -> bool:
         beats.append(kwargs.get("rows", args[-1] if args else None))
@@ -71,7 +71,7 @@ def test_cancel_running_stops_promptly(stack: Stack, big, monkeypatch: pytest.Mo
         assert resume.wait(30)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(exports_repo, "heartbeat", paused)
+    monkeypatch.setattr(leases, "heartbeat", paused)
     monkeypatch.setattr(export_run, "HEARTBEAT_SECONDS", 0.0)
     outcome: list[str | None] = []
     thread = threading.Thread(target=lambda: outcome.append(stack.worker().run_one()))

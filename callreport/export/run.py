@@ -25,7 +25,7 @@ from callreport.export.meta import ReportMeta
 from callreport.principal import Principal
 from callreport.repo import accounts as accounts_repo
 from callreport.repo import calls as calls_repo
-from callreport.repo import exports as exports_repo
+from callreport.repo import leases
 from callreport.settings import Settings
 from callreport.storage import StorageError
 
@@ -136,21 +136,12 @@ def run_export(
     fmt = FORMATS[job.format]
     columns = resolve_columns(job.params["columns"])
     key = f"{job.account_id}/{job.id}-{job.attempts}.{fmt.extension}"
-    last_beat = [time.monotonic()]
+    started = time.monotonic()
 
     with tempfile.TemporaryDirectory(prefix="callreport-") as tmp, _reading(engine) as conn, conn.begin():
         total = calls_repo.count(conn, principal, r)
         _check_size(fmt, total, settings)
-
-        def progress(done: int) -> None:
-            if stopping():
-                raise Stopped("worker stopping")
-            if time.monotonic() - last_beat[0] >= HEARTBEAT_SECONDS:
-                last_beat[0] = time.monotonic()
-                pct = min(99, done * 100 // total) if total else 99
-                if not exports_repo.heartbeat(engine, job.id, worker, settings.job_lease_seconds, pct, done):
-                    raise Stopped("job cancelled or taken over")
-
+        progress = _heartbeat(engine, settings, job, worker, total, stopping, started)
         fields = [c.name for c in calls_repo.ROW_COLUMNS]
         absent = ABSENT if fmt.marks_absent else None
         reader = row_reader(columns, fields, r.tz, masked, iso_times=fmt.iso_times, absent=absent)
@@ -158,15 +149,8 @@ def run_export(
         path = Path(tmp) / f"export.{fmt.extension}"
         count = fmt.write(columns, rows, path, lambda: report_meta(conn, job, principal, r), progress)
         size, sha = _digest(path)
-        try:
-            storage.put_file(key, path)
-        except BaseException:
-            # A store may keep part of a failed upload (or all of it when only its answer was
-            # lost); a failed job must leave no file behind.
-            with contextlib.suppress(Exception):
-                storage.delete(key)
-            raise
-    if not exports_repo.finish(
+        _store(storage, key, path)
+    if not leases.finish(
         engine,
         job.id,
         worker,
@@ -180,6 +164,42 @@ def run_export(
         return "cancelled"
     log.info("export %s done: %s rows, %s bytes", job.id, count, size)
     return "done"
+
+
+def _heartbeat(
+    engine: Engine,
+    settings: Settings,
+    job: Row,
+    worker: str,
+    total: int,
+    stopping: Callable[[], bool],
+    started: float,
+) -> Callable[[int], None]:
+    """The writers' progress callback: stops when asked, extends the lease every HEARTBEAT_SECONDS."""
+    last_beat = [started]
+
+    def progress(done: int) -> None:
+        if stopping():
+            raise Stopped("worker stopping")
+        if time.monotonic() - last_beat[0] >= HEARTBEAT_SECONDS:
+            last_beat[0] = time.monotonic()
+            pct = min(99, done * 100 // total) if total else 99
+            if not leases.heartbeat(engine, job.id, worker, settings.job_lease_seconds, pct, done):
+                raise Stopped("job cancelled or taken over")
+
+    return progress
+
+
+def _store(storage, key: str, path: Path) -> None:
+    """Put the file in storage; on any failure, leave nothing of it there."""
+    try:
+        storage.put_file(key, path)
+    except BaseException:
+        # A store may keep part of a failed upload (or all of it when only its answer was
+        # lost); a failed job must leave no file behind.
+        with contextlib.suppress(Exception):
+            storage.delete(key)
+        raise
 
 
 def failure_reason(exc: BaseException) -> str:
