@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from callreport.app import create_app
-from callreport.storage import LocalStorage
+from callreport.storage.local import LocalStorage
 from callreport.worker import Worker
 from tests.conftest import Tenant, call, make_tenant
 from tests.test_export_formats import (

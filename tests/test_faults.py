@@ -35,7 +35,9 @@ from callreport.cli import load_records
 from callreport.demo import generate_calls
 from callreport.models import export_requests
 from callreport.settings import Settings
-from callreport.storage import LocalStorage, S3Storage, StorageError
+from callreport.storage import StorageError
+from callreport.storage.local import LocalStorage
+from callreport.storage.s3 import S3Storage
 from callreport.worker import Worker
 from tests.conftest import PG_ADMIN_URL, REQUIRE_PG, Tenant, _pg_available, call, make_tenant
 from tests.fixtures.outages import database_away

@@ -24,7 +24,9 @@ from callreport.demo import generate_calls
 from callreport.export.run import run_export
 from callreport.models import export_requests
 from callreport.settings import Settings
-from callreport.storage import LocalStorage, S3Storage, StorageError
+from callreport.storage import StorageError
+from callreport.storage.local import LocalStorage
+from callreport.storage.s3 import S3Storage
 from tests.conftest import call, make_tenant
 from tests.fixtures.outages import database_away
 from tests.fixtures.procs import callreport_command, wait_for_health, worker_env

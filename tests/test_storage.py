@@ -15,14 +15,9 @@ from typing import IO
 import boto3
 import pytest
 
-from callreport.storage import (
-    LocalStorage,
-    S3Storage,
-    Storage,
-    StorageError,
-    StorageMissing,
-    from_url,
-)
+from callreport.storage import Storage, StorageError, StorageMissing, from_url
+from callreport.storage.local import LocalStorage
+from callreport.storage.s3 import S3Storage
 from tests.fixtures.s3 import MotoServer, free_port, unique_bucket
 
 UNSAFE_KEYS = ["", "../x", "a/../../x", "a/..", "/etc/passwd", "a//b", "./a", "a/./b", "a\\b", "a\x00b"]
