@@ -46,8 +46,8 @@ FILE_TYPES = ("text/csv", "application/pdf", "application/vnd")
 
 def load_calls(store: Store, engine: sa.Engine, n: int) -> str:
     """A new account with n generated calls, loaded in-process (setup, not timed)."""
-    from callreport.cli import load_records
     from callreport.demo import generate_calls
+    from callreport.loading import load_records
 
     tenant = stores.make_tenant(store, timezone=TZ.key)
     t0 = time.perf_counter()

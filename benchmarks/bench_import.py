@@ -3,7 +3,7 @@
 Prints, each from its own child process (so peak RSS is that step's alone):
 - parsing alone: rows and calls per CPU-second;
 - the full import (`import asterisk-csv`'s path: parse, merge, build rows, upsert) into a new database;
-- `ingest` (cli.load_records, the command's path) of the same calls as JSON Lines into another new one;
+- `ingest` (loading.load_records, the command's path) of the same calls as JSON Lines into another new one;
 the two loads on SQLite and on PostgreSQL (`--backend`), then a Markdown table (`--table FILE` writes it).
 Rates are per CPU-second of the loading process (user + system, time.process_time): the machine is
 shared, so wall time measures the neighbours too. PostgreSQL's own server CPU is not in them.
@@ -160,10 +160,10 @@ def write_jsonl(path: Path, out: Path) -> int:
 
 
 def ingest(jsonl: Path, url: str) -> None:
-    """Load the JSON Lines through `callreport ingest`'s path (cli.load_records) into a new database."""
+    """Load the JSON Lines through `callreport ingest`'s path (loading.load_records) into a new database."""
     import orjson
 
-    from callreport.cli import load_records
+    from callreport.loading import load_records
 
     engine, account = _fresh_engine(url)
     t0, c0 = time.perf_counter(), _cpu()

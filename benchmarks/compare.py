@@ -79,8 +79,8 @@ def peer_venv() -> Path:
 def make_data(data_dir: Path, n: int, days: int) -> Setup:
     """An account, an admin with a token, and n demo calls loaded through callreport's own loader."""
     from callreport import auth, db
-    from callreport.cli import load_records
     from callreport.demo import AGENTS, generate_calls
+    from callreport.loading import load_records
     from callreport.settings import Settings
 
     engine = db.make_engine(Settings(data_dir=data_dir).resolved_database_url())

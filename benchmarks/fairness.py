@@ -19,8 +19,8 @@ import stores
 from common import API, percentile
 
 from callreport import auth, db
-from callreport.cli import load_records
 from callreport.demo import generate_calls
+from callreport.loading import load_records
 from callreport.models import calls
 
 QUIET_EVERY, POLL, GRACE = 3.0, 0.05, 120.0  # seconds between quiet exports, status poll, time to finish

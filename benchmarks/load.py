@@ -34,8 +34,8 @@ from common import API, free_port, mb, percentile, verdict
 from stores import Store
 
 from callreport import auth, db
-from callreport.cli import load_records
 from callreport.demo import AGENTS, generate_calls
+from callreport.loading import load_records
 from callreport.models import calls
 
 HERE = Path(__file__).resolve().parent

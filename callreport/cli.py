@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 from typing import Annotated
 
-import orjson
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from callreport import auth, db, errors, metrics, zones
+from callreport import auth, db, zones
 from callreport.cli_common import HELP, AccountOpt, JsonOpt, UserOpt, emit, err_console, fail
 from callreport.cli_common import migrated_engine as _engine
-from callreport.repo import calls as calls_repo
 from callreport.settings import Settings
 from callreport.time_format import account_time
 
@@ -167,96 +162,6 @@ def session_revoke(user: UserOpt, json: JsonOpt = False) -> None:
     _revoke(user, "session", json)
 
 
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err_console,
-        transient=False,
-        # A bar only where someone watches (a terminal), or when asked for.
-        disable=not err_console.is_terminal and "CALLREPORT_PROGRESS" not in os.environ,
-    )
-
-
-ANALYZE_AFTER = 10_000  # a bulk load this large refreshes the planner's statistics
-
-
-class BadRecord(ValueError):
-    """A record of a file that failed validation: every problem with its field and file line."""
-
-    def __init__(self, message: str, problems: list[dict]):
-        super().__init__(message)
-        self.problems = problems
-
-
-def load_records(
-    engine,
-    account_id: str,
-    records,
-    total: int | None,
-    label: str,
-    batch: int = 5000,
-    lines: list[int] | None = None,
-) -> dict:
-    """Validate and upsert records in atomic batches, with a progress bar; returns the counts."""
-    from zoneinfo import ZoneInfo
-
-    from callreport.ingest import InvalidRecord, to_rows
-    from callreport.repo import accounts as accounts_repo
-
-    with engine.connect() as conn:
-        tz = accounts_repo.account_timezone(conn, account_id)
-    if tz is None:
-        raise ValueError(f"no account {account_id}")
-    counts = {"inserted": 0, "updated": 0, "batches": 0}
-    with _progress() as progress:
-        task = progress.add_task(label, total=total)
-        for chunk_start, chunk in _chunks(records, batch):
-            try:
-                rows = to_rows(account_id, chunk, ZoneInfo(tz))
-            except InvalidRecord as exc:
-                raise _bad_record(exc, chunk_start, lines, counts) from None
-            except errors.ApiError as exc:
-                raise ValueError(exc.detail or exc.message) from None
-            with db.writing(engine) as conn:
-                ins, upd = calls_repo.upsert(conn, account_id, rows)
-            counts["inserted"] += ins
-            counts["updated"] += upd
-            counts["batches"] += 1
-            metrics.ingested("cli", ins + upd)
-            progress.advance(task, len(chunk))
-    if counts["inserted"] >= ANALYZE_AFTER:
-        db.analyze(engine)
-    return counts
-
-
-def _chunks(records, size: int):
-    chunk, start, n = [], 0, 0
-    for rec in records:
-        chunk.append(rec)
-        n += 1
-        if len(chunk) == size:
-            yield start, chunk
-            chunk, start = [], n
-    if chunk:
-        yield start, chunk
-
-
-def _bad_record(exc, offset: int, lines: list[int] | None, counts: dict) -> BadRecord:
-    """Name the record by its number and file line (blank lines count), with every problem it has."""
-    index = exc.index + offset
-    line = lines[index] if lines else index + 1
-    problems = [{"line": line, "field": field, "reason": reason} for field, reason in exc.problems]
-    many = f"{len(problems)} problems" if len(problems) > 1 else "1 problem"
-    kept = counts["inserted"] + counts["updated"]
-    stored = f"Nothing of its batch was stored; the {kept} records before it were." if kept else "Nothing was stored."
-    first = problems[0]
-    message = f"record {index} (line {line}) has {many}, first {first['field']}: {first['reason']}. {stored}"
-    return BadRecord(message, problems)
-
-
 @app.command()
 def ingest(
     file: Annotated[Path, typer.Argument(metavar="FILE", help="JSON Lines of call records ('-' for stdin).")],
@@ -267,34 +172,17 @@ def ingest(
     json: JsonOpt = False,
 ) -> None:
     """Load call records from JSON Lines, in atomic batches, with a progress bar."""
+    from callreport.loading import BadRecord, load_jsonl
+
     if str(file) != "-" and not file.exists():
         fail(f"no such file: {file}", json)
-    total = None if str(file) == "-" else _count_lines(file)
-    stream = sys.stdin.buffer if str(file) == "-" else file.open("rb")
-
-    lines: list[int] = []  # the file line of each record, so errors name the real line
-
-    def records():
-        for number, line in enumerate(stream, 1):
-            if line.strip():
-                lines.append(number)
-                try:
-                    yield orjson.loads(line)
-                except orjson.JSONDecodeError:
-                    raise ValueError(f"line {number} is not JSON") from None
-
     try:
-        counts = load_records(_engine(Settings()), account, records(), total, "ingest", batch, lines)
+        counts = load_jsonl(_engine(Settings()), account, file, batch)
     except BadRecord as exc:
         fail(str(exc), json, exc.problems)
     except ValueError as exc:
         fail(str(exc), json)
     emit(counts, json)
-
-
-def _count_lines(path: Path) -> int:
-    with path.open("rb") as fh:
-        return sum(1 for line in fh if line.strip())
 
 
 @app.command()
@@ -316,62 +204,16 @@ def demo(
     """The demo account (made once, then reused), its admin user with every permission, and N calls."""
     if from_pbx not in (None, "asterisk", "freeswitch"):
         fail(f"--from must be asterisk or freeswitch, not {from_pbx!r}", json)
-    from callreport.demo import generate_calls
-    from callreport.demo_account import ZONE, mark_loaded, needs_calls, open_demo
+    from callreport import demo_account
 
     settings = Settings()
     engine = _engine(settings)
-    made = open_demo(engine, settings.session_ttl_seconds)
-    stored = made.stored_calls
-    if from_pbx:
-        stored = _demo_from_pbx(engine, made.account_id, from_pbx, settings, calls, days, json)
-    elif needs_calls(made, calls):
-        # The same ids every time (seed 0): a reload replaces the calls, it never adds to them.
-        load_records(engine, made.account_id, generate_calls(calls, days=days, tz=ZONE), calls, "demo calls")
-        mark_loaded(engine, made)
-        stored = max(stored, calls)
-    out = {
-        "accountId": made.account_id,
-        "username": made.username,
-        "password": made.password,
-        "userId": made.user_id,
-        "token": made.token,
-        "ssid": made.ssid,
-        "calls": stored,
-        "reused": made.reused,
-    }
-    emit(out, json, _demo_text(out, host, port))
-
-
-def _demo_from_pbx(engine, account_id: str, kind: str, settings: Settings, calls: int, days: int, as_json: bool) -> int:
-    """Write PBX files into the data folder, import them (§11), and say where they are; returns the stored calls."""
-    from callreport.demo_account import ZONE
-    from callreport.sources.demo_pbx import load_demo
-
-    path, summary = load_demo(engine, account_id, kind, settings.data_dir, calls, days, ZONE)
-    if not as_json:
-        err_console.print(f"Wrote {path} and imported it: {summary.inserted} new calls.", markup=False, highlight=False)
-    with engine.connect() as conn:
-        return calls_repo.stored(conn, account_id)
-
-
-def _demo_text(out: dict, host: str, port: int) -> str:
-    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # where a browser on this machine reaches it
-    base = f"http://{shown}:{port}"
-    body = orjson.dumps({"userId": out["userId"], "token": out["token"], "limit": 5}).decode()
-    made = "Reusing the demo account" if out["reused"] else "Made the demo account"
-    return "\n".join(
-        [
-            f"{made} {out['accountId']} ({out['calls']} calls).",
-            f"  login:    username {out['username']}  password {out['password']}",
-            f"  userId:   {out['userId']}",
-            f"  token:    {out['token']}",
-            f"  ssid:     {out['ssid']}",
-            "Try it (once `callreport serve` runs):",
-            f"  curl -s {base}/api/v2/callreport/list --data-raw '{body}'",
-            f"API docs: {base}/docs",
-        ]
-    )
+    made = demo_account.open_demo(engine, settings.session_ttl_seconds)
+    stored, wrote = demo_account.fill_calls(engine, made, calls, days, from_pbx, settings.data_dir)
+    if wrote and not json:
+        err_console.print(wrote, markup=False, highlight=False)
+    out = demo_account.credentials(made, stored)
+    emit(out, json, demo_account.as_text(out, host, port))
 
 
 # PBX sources (§11): `import asterisk-csv|freeswitch-json`, `source create|list|revoke`.

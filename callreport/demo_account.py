@@ -6,8 +6,10 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import orjson
 import sqlalchemy as sa
 
 from callreport import auth, db
@@ -68,6 +70,62 @@ def mark_loaded(engine: sa.Engine, demo: Demo) -> None:
     """Record that the demo's calls were generated now."""
     with db.writing(engine) as conn:
         accounts_repo.touch_marker(conn, MARKER, int(time.time()))
+
+
+def fill_calls(
+    engine: sa.Engine, demo: Demo, calls: int, days: int, from_pbx: str | None, data_dir: Path
+) -> tuple[int, str | None]:
+    """Give the demo its calls, generated or from PBX files (§11); the calls stored, and what was written where."""
+    if from_pbx:
+        from callreport.sources.demo_pbx import load_demo
+
+        path, summary = load_demo(engine, demo.account_id, from_pbx, data_dir, calls, days, ZONE)
+        with engine.connect() as conn:
+            stored = calls_repo.stored(conn, demo.account_id)
+        return stored, f"Wrote {path} and imported it: {summary.inserted} new calls."
+    if not needs_calls(demo, calls):
+        return demo.stored_calls, None
+    from callreport.demo import generate_calls
+    from callreport.loading import load_records
+
+    # The same ids every time (seed 0): a reload replaces the calls, it never adds to them.
+    load_records(engine, demo.account_id, generate_calls(calls, days=days, tz=ZONE), calls, "demo calls")
+    mark_loaded(engine, demo)
+    return max(demo.stored_calls, calls), None
+
+
+def credentials(demo: Demo, stored: int) -> dict:
+    """What `callreport demo` prints: the account, the admin's credentials and the calls stored."""
+    return {
+        "accountId": demo.account_id,
+        "username": demo.username,
+        "password": demo.password,
+        "userId": demo.user_id,
+        "token": demo.token,
+        "ssid": demo.ssid,
+        "calls": stored,
+        "reused": demo.reused,
+    }
+
+
+def as_text(out: dict, host: str, port: int) -> str:
+    """The credentials in words, with a curl line for the API at host:port."""
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # where a browser on this machine reaches it
+    base = f"http://{shown}:{port}"
+    body = orjson.dumps({"userId": out["userId"], "token": out["token"], "limit": 5}).decode()
+    made = "Reusing the demo account" if out["reused"] else "Made the demo account"
+    return "\n".join(
+        [
+            f"{made} {out['accountId']} ({out['calls']} calls).",
+            f"  login:    username {out['username']}  password {out['password']}",
+            f"  userId:   {out['userId']}",
+            f"  token:    {out['token']}",
+            f"  ssid:     {out['ssid']}",
+            "Try it (once `callreport serve` runs):",
+            f"  curl -s {base}/api/v2/callreport/list --data-raw '{body}'",
+            f"API docs: {base}/docs",
+        ]
+    )
 
 
 def _find(conn: sa.Connection) -> tuple[str, str, str, int] | None:

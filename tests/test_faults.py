@@ -31,8 +31,8 @@ from fastapi.testclient import TestClient
 
 from callreport import db
 from callreport.app import create_app
-from callreport.cli import load_records
 from callreport.demo import generate_calls
+from callreport.loading import load_records
 from callreport.models import export_requests
 from callreport.settings import Settings
 from callreport.storage import StorageError

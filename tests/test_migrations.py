@@ -48,8 +48,8 @@ def test_concurrent_migrations_on_a_fresh_postgres_database(pg_url: str) -> None
 
 def test_analyze_leaves_statistics(engine: sa.Engine, tenant) -> None:
     """After a bulk load the planner has statistics (and PostgreSQL a vacuumed table)."""
-    from callreport.cli import load_records
     from callreport.demo import generate_calls
+    from callreport.loading import load_records
 
     load_records(engine, tenant.account_id, generate_calls(50, seed=9), 50, "calls")
     db.analyze(engine)

@@ -19,9 +19,9 @@ from pydantic import SecretStr
 
 from callreport import db
 from callreport.app import create_app
-from callreport.cli import load_records
 from callreport.demo import generate_calls
 from callreport.export.run import run_export
+from callreport.loading import load_records
 from callreport.models import export_requests
 from callreport.settings import Settings
 from callreport.storage import StorageError
