@@ -184,19 +184,30 @@ def upsert(conn: Connection, account_id: str, rows: list[dict], *, only_changed:
     last: dict[str, dict] = {}
     for row in rows:
         last[row["call_id"]] = row
+    params = [tuple(_param(row[f], f in JSON_FIELDS) for f in UPSERT_FIELDS) for row in last.values()]
+    inserted, updated = upsert_params(conn, account_id, params, only_changed=only_changed)
+    return (inserted, updated) if only_changed else (inserted, len(rows) - inserted)
+
+
+def upsert_params(
+    conn: Connection, account_id: str, params: list[tuple], *, only_changed: bool = False
+) -> tuple[int, int]:
+    """upsert() of ready parameter tuples, in UPSERT_FIELDS order with JSON as text; (inserted, updated).
+
+    A callId given twice is written once, with its last tuple (updated counts distinct calls).
+    """
+    last = {p[CALL_ID_AT]: p for p in params}
+    if len(last) < len(params):
+        params = list(last.values())
     # One INSERT ... ON CONFLICT for new and existing alike (a concurrent batch may insert the
     # same callId first; the later one wins), at the driver: SQLAlchemy's per-row parameter
     # processing cost more than SQLite's own work (~300 ms per 10,000 rows).
-    params = [tuple(_param(row[f], f in JSON_FIELDS) for f in UPSERT_FIELDS) for row in last.values()]
-    dialect = conn.dialect.name
-    if dialect == "postgresql":
+    if conn.dialect.name == "postgresql":
         inserted, applied = _upsert_returning(conn, params, only_changed)
     else:
         inserted = len(last) - _count_existing(conn, account_id, list(last))
         applied = conn.exec_driver_sql(_upsert_sql("sqlite", only_changed), params).rowcount
-    if only_changed:
-        return inserted, applied - inserted
-    return inserted, len(rows) - inserted
+    return inserted, applied - inserted
 
 
 def _count_existing(conn: Connection, account_id: str, ids: list[str]) -> int:
@@ -230,6 +241,7 @@ def _upsert_returning(conn: Connection, params: list[tuple], only_changed: bool)
 
 
 UPSERT_FIELDS = [c.name for c in calls.columns if c.name != "id"]
+CALL_ID_AT = UPSERT_FIELDS.index("call_id")
 JSON_FIELDS = {"call_analysis", "events"}
 
 

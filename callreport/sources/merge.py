@@ -70,7 +70,8 @@ def _kind(legs: list[Leg], first: Leg, mapping: Mapping) -> str:
     """inbound, outbound or internal, from where the call came from and where it went (§11)."""
     if first.from_trunk or mapping.inbound_context(first.context):
         return "inbound"
-    to_outside = any(leg.to_trunk for leg in legs) or mapping.outbound_context(first.context) or is_outside(first.dst)
+    trunk = first.to_trunk if len(legs) == 1 else any(leg.to_trunk for leg in legs)
+    to_outside = trunk or mapping.outbound_context(first.context) or is_outside(first.dst)
     # A leg that itself rings a trunk (a PBX-originated call) has the customer's number as caller id.
     if first.from_ext is None and not first.to_trunk and is_outside(first.src):
         return "inbound"
@@ -94,26 +95,31 @@ def _record(legs: list[Leg], first: Leg, kind: str, mapping: Mapping) -> tuple[d
     """The record, and its times and events as stored: the epoch seconds its ISO texts say (_iso truncates)."""
     zone = mapping.zone
     start = first.start
-    end = max(leg.end for leg in legs) if len(legs) > 1 else first.end
     inbound = kind == "inbound"
-    answered = _answering(legs, inbound)
-    duration = max(0, round(end - start))
-    if inbound:
-        agent = (answered.agent or answered.to_ext) if answered else None
-        customer = caller = phone(first.src)
-        did = next((d for leg in legs if (d := phone(leg.did))), None) or phone(first.dst)
-    else:
-        agent = first.from_ext or next((leg.from_ext for leg in legs if leg.from_ext), None)
-        dialled = next((leg.dst for leg in legs if leg.to_trunk and phone(leg.dst)), first.dst)
-        customer, caller, did = phone(dialled), agent or phone(first.src), None
-    queue = next((leg.queue for leg in legs if leg.queue), None)
-    shown = legs[:MAX_EVENTS]
     start_text = _iso(start, zone)
-    events, stored = [], []
-    for leg in shown:
-        event, row_event = _event(leg, start_text if leg is first else _iso(leg.start, zone))
-        events.append(event)
-        stored.append(row_event)
+    if len(legs) == 1:  # 40% of calls in a queue centre's file: no loops or generators over one leg
+        end, queue = first.end, first.queue or None
+        answered = _answering_one(first, inbound)
+        if inbound:
+            agent = (answered.agent or answered.to_ext) if answered else None
+            customer = caller = phone(first.src)
+            did = phone(first.did) or phone(first.dst)
+        else:
+            agent = first.from_ext
+            customer, caller, did = phone(first.dst), agent or phone(first.src), None
+        event, row_event = _event(first, start_text)
+        events, stored = [event], [row_event]
+    else:
+        end = max(leg.end for leg in legs)
+        answered = _answering(legs, inbound)
+        agent, caller, customer, did = _parties(legs, first, answered, inbound)
+        queue = next((leg.queue for leg in legs if leg.queue), None)
+        events, stored = [], []
+        for leg in legs[:MAX_EVENTS]:
+            event, row_event = _event(leg, start_text if leg is first else _iso(leg.start, zone))
+            events.append(event)
+            stored.append(row_event)
+    duration = max(0, round(end - start))
     record = {
         "callId": first.key[:64],
         "startTime": start_text,
@@ -150,6 +156,27 @@ def _hangup_by(legs: list[Leg], first: Leg, inbound: bool, agent: str | None) ->
     if side == "near":
         return "agent" if agent else "system"  # our end hung up: the agent, or the dialplan/PBX
     return {"far": "customer", "system": "system"}.get(side)
+
+
+def _answering_one(leg: Leg, inbound: bool) -> Leg | None:
+    """_answering() of a one-leg call."""
+    if leg.connected and (leg.to_ext or leg.agent or not inbound):
+        return leg
+    if not inbound and not (leg.to_ext or leg.to_trunk) and leg.outcome == "answered":
+        return leg
+    return None
+
+
+def _parties(legs: list[Leg], first: Leg, answered: Leg | None, inbound: bool) -> tuple:
+    """(agent, caller, customer, did) of a call of several legs (§11)."""
+    if inbound:
+        agent = (answered.agent or answered.to_ext) if answered else None
+        customer = caller = phone(first.src)
+        did = next((d for leg in legs if (d := phone(leg.did))), None) or phone(first.dst)
+        return agent, caller, customer, did
+    agent = first.from_ext or next((leg.from_ext for leg in legs if leg.from_ext), None)
+    dialled = next((leg.dst for leg in legs if leg.to_trunk and phone(leg.dst)), first.dst)
+    return agent, agent or phone(first.src), phone(dialled), None
 
 
 def _call_type(kind: str, queue: str | None) -> str:

@@ -8,10 +8,12 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import orjson
 from sqlalchemy.engine import Connection, Engine
 
 from callreport import db
-from callreport.ingest import call_row
+from callreport.ingest import NON_DIGITS, TIME_ARGS, call_row
+from callreport.record import FIELDS
 from callreport.repo import accounts as accounts_repo
 from callreport.repo import calls as queries
 from callreport.sources.legs import Outcome
@@ -49,6 +51,44 @@ def record_row(account_id: str, record: dict, now: int, stored: tuple[int, int, 
     return call_row(account_id, record, stored[0], stored[1], stored[2], now)
 
 
+def record_params(account_id: str, record: dict, now: int, stored: tuple[int, int, list[dict]] | None = None) -> tuple:
+    """record_row's values as the upsert's parameters (queries.upsert_params), with no row dict between."""
+    if stored is None:
+        events = [{**ev, "time": _epoch(ev["time"])} for ev in record["events"]]
+        return _make_params(account_id, record, _epoch(record["startTime"]), _epoch(record["endTime"]), events, now)
+    return _make_params(account_id, record, stored[0], stored[1], stored[2], now)
+
+
+def _params_maker() -> Callable[..., tuple]:
+    """A generated function: one tuple display in queries.UPSERT_FIELDS order, each column by ingest's
+    row rules (test_fast_paths holds the two equal); a record dict to a row dict to a tuple cost
+    ~1.1 CPU-s per 62,534 calls, this ~0.4."""
+    by_column = {f.column: f for f in FIELDS}
+    extra = {
+        "account_id": "a",
+        "events": "_json(events)",
+        "updated_at": "now",
+        "customer_rev": '_digits("", r["customerNumber"] or "")[::-1]',
+    }
+    items = []
+    for column in queries.UPSERT_FIELDS:
+        f = by_column.get(column)
+        if column in extra:
+            items.append(extra[column])
+        elif f.kind == "time":
+            items.append(TIME_ARGS[f.name])
+        elif f.kind == "phone" and not f.nullable:  # a PBX may not know a number (§11): "" (NOT NULL)
+            items.append(f'r["{f.name}"] or ""')
+        elif column in queries.JSON_FIELDS:
+            items.append(f'_json(r["{f.name}"])')
+        else:
+            items.append(f'r["{f.name}"]')
+    code = f"lambda a, r, start, end, events, now: ({', '.join(items)},)"
+    names = {"_digits": NON_DIGITS.sub, "_json": lambda v: orjson.dumps(v).decode()}
+    return eval(code, names)  # noqa: S307 - built from record.py's and the table's own names
+
+
+_make_params = _params_maker()
 _EPOCHS: dict[str, int] = {}
 
 
@@ -85,7 +125,7 @@ class Loader:
     def __init__(self, engine: Engine, account_id: str, *, strict: bool = False, batch: int = BATCH) -> None:
         self.engine, self.account_id, self.strict, self.size = engine, account_id, strict, batch
         self.summary = Summary()
-        self.pending: dict[str, list[dict]] = {}
+        self.pending: dict[str, list[tuple]] = {}
         self.count = 0
         self._stack = ExitStack()
         self._conn: Connection | None = None
@@ -111,8 +151,8 @@ class Loader:
         if self.strict and self.summary.rejected:
             return  # nothing will be stored: do not spend time writing it
         account = outcome.account or self.account_id
-        row = record_row(account, outcome.record, now or int(time.time()), outcome.stored)
-        self.pending.setdefault(account, []).append(row)
+        params = record_params(account, outcome.record, now or int(time.time()), outcome.stored)
+        self.pending.setdefault(account, []).append(params)
         self.count += 1
         if self.count >= self.size:
             self.flush()
@@ -126,10 +166,11 @@ class Loader:
         with db.writing(self.engine) as conn:
             self._write(conn, pending, on_commit)
 
-    def _write(self, conn: Connection, pending: dict[str, list[dict]], on_commit) -> None:
-        for account, rows in pending.items():
-            total = len({row["call_id"] for row in rows})
-            ins, upd = queries.upsert(conn, account, rows, only_changed=True)
+    def _write(self, conn: Connection, pending: dict[str, list[tuple]], on_commit) -> None:
+        at = queries.CALL_ID_AT
+        for account, params in pending.items():
+            total = len({p[at] for p in params})
+            ins, upd = queries.upsert_params(conn, account, params, only_changed=True)
             self.summary.inserted += ins
             self.summary.updated += upd
             self.summary.skipped += total - ins - upd  # already stored, unchanged

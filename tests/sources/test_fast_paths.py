@@ -7,10 +7,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from callreport.record import FIELDS
+from callreport.repo.calls import JSON_FIELDS, UPSERT_FIELDS, _param
 from callreport.sources import asterisk, freeswitch
 from callreport.sources.mapping import Mapping
 from callreport.sources.merge import _iso
-from callreport.sources.store import record_row
+from callreport.sources.store import record_params, record_row
 from tests.sources.helpers import CORPUS
 
 AMSTERDAM = "Europe/Amsterdam"  # 2025: clocks go 02:00 -> 03:00 on 30 March, 03:00 -> 02:00 on 26 October
@@ -83,3 +85,36 @@ def test_stored_times_and_events_are_what_the_record_says():
         assert record_row("a", outcome.record, 1, outcome.stored) == record_row("a", outcome.record, 1)
         checked += 1
     assert checked > 100
+
+
+def _as_params(row: dict) -> tuple:
+    """The tuple upsert() makes of a row dict (the path ingest takes)."""
+    return tuple(_param(row[f], f in JSON_FIELDS) for f in UPSERT_FIELDS)
+
+
+def test_import_params_are_the_upsert_of_the_row():
+    """The import's one-pass tuples equal upsert's tuples of ingest's row dicts, field for field."""
+    checked = 0
+    for outcome in _outcomes():
+        if outcome.record is None:
+            continue
+        expected = _as_params(record_row("acc", outcome.record, 7, outcome.stored))
+        assert record_params("acc", outcome.record, 7, outcome.stored) == expected
+        assert record_params("acc", outcome.record, 7) == expected  # from the ISO texts
+        checked += 1
+    assert checked > 100
+
+
+def test_import_params_of_unknown_numbers_and_labels():
+    """NOT NULL numbers a PBX did not know are stored as "", nullable labels as NULL, customer_rev reversed."""
+    record = {f.name: None for f in FIELDS}
+    record |= {"callId": "c-1", "startTime": "2025-01-01T10:00:00+00:00", "endTime": "2025-01-01T10:00:05+00:00",
+               "duration": 5, "talkDuration": 0, "holdDuration": 0, "waitTime": 0, "direction": "inbound",
+               "callType": "direct", "status": "missed", "customerNumber": "+31 20-123", "callAnalysis": {"a": 1},
+               "events": [{"time": "2025-01-01T10:00:00+00:00", "type": "dial"}]}  # fmt: skip
+    got = dict(zip(UPSERT_FIELDS, record_params("acc", record, 9), strict=True))
+    assert got == dict(zip(UPSERT_FIELDS, _as_params(record_row("acc", record, 9)), strict=True))
+    assert (got["caller_number"], got["did_number"], got["agent_id"]) == ("", "", None)
+    assert (got["customer_rev"], got["start_ts"], got["end_ts"]) == ("3210213", 1735725600, 1735725605)
+    assert got["events"] == '[{"time":1735725600,"type":"dial"}]'
+    assert (got["account_id"], got["updated_at"], got["call_analysis"]) == ("acc", 9, '{"a":1}')
