@@ -114,11 +114,7 @@ def _record(legs: list[Leg], first: Leg, kind: str, mapping: Mapping) -> tuple[d
         answered = _answering(legs, inbound)
         agent, caller, customer, did = _parties(legs, first, answered, inbound)
         queue = next((leg.queue for leg in legs if leg.queue), None)
-        events, stored = [], []
-        for leg in legs[:MAX_EVENTS]:
-            event, row_event = _event(leg, start_text if leg is first else _iso(leg.start, zone))
-            events.append(event)
-            stored.append(row_event)
+        events, stored = _events(legs, first, start_text, zone)
     duration = max(0, round(end - start))
     record = {
         "callId": first.key[:64],
@@ -156,6 +152,16 @@ def _hangup_by(legs: list[Leg], first: Leg, inbound: bool, agent: str | None) ->
     if side == "near":
         return "agent" if agent else "system"  # our end hung up: the agent, or the dialplan/PBX
     return {"far": "customer", "system": "system"}.get(side)
+
+
+def _events(legs: list[Leg], first: Leg, start_text: str, zone: ZoneInfo) -> tuple[list[dict], list[dict]]:
+    """The events of the record and as stored, one per leg up to MAX_EVENTS."""
+    events, stored = [], []
+    for leg in legs[:MAX_EVENTS]:
+        event, row_event = _event(leg, start_text if leg is first else _iso(leg.start, zone))
+        events.append(event)
+        stored.append(row_event)
+    return events, stored
 
 
 def _answering_one(leg: Leg, inbound: bool) -> Leg | None:

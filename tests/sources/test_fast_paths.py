@@ -9,7 +9,8 @@ import pytest
 
 from callreport.record import FIELDS
 from callreport.repo.calls import JSON_FIELDS, UPSERT_FIELDS, _param
-from callreport.sources import asterisk, freeswitch
+from callreport.sources import asterisk, freeswitch, merge
+from callreport.sources.legs import Rejected
 from callreport.sources.mapping import Mapping
 from callreport.sources.merge import _iso
 from callreport.sources.store import record_params, record_row
@@ -118,3 +119,27 @@ def test_import_params_of_unknown_numbers_and_labels():
     assert (got["customer_rev"], got["start_ts"], got["end_ts"]) == ("3210213", 1735725600, 1735725605)
     assert got["events"] == '[{"time":1735725600,"type":"dial"}]'
     assert (got["account_id"], got["updated_at"], got["call_analysis"]) == ("acc", 9, '{"a":1}')
+
+
+class _AsMany(list):
+    """One leg that merge's length test takes for several, so _record goes the general way."""
+
+    def __len__(self) -> int:
+        return 2
+
+
+def test_one_leg_calls_are_what_the_general_path_makes():
+    """The one-leg shortcut of merge._record agrees with its loops over legs, for every corpus leg."""
+    checked = 0
+    for zone in ("UTC", AMSTERDAM):
+        mapping = Mapping(timezone=zone, include_internal=True)
+        legs = [leg for path in sorted(CORPUS.glob("asterisk-*.csv")) for leg in asterisk.legs(path, mapping)]
+        legs += list(freeswitch.legs(sorted(CORPUS.glob("freeswitch-*.json")), mapping))
+        for leg in legs:
+            if isinstance(leg, Rejected):
+                continue
+            kind = merge._kind([leg], leg, mapping)
+            assert kind == merge._kind(_AsMany([leg]), leg, mapping)
+            assert merge._record([leg], leg, kind, mapping) == merge._record(_AsMany([leg]), leg, kind, mapping)
+            checked += 1
+    assert checked > 300
