@@ -2,7 +2,7 @@
 
 Prints, each from its own child process (so peak RSS is that step's alone):
 - parsing alone: rows and calls per CPU-second;
-- the full import (`import asterisk-csv`'s path: parse, merge, build rows, upsert) into a new database;
+- the full import (`import asterisk-csv`'s path: parse, merge, upsert tuples, upsert) into a new database;
 - `ingest` (loading.load_records, the command's path) of the same calls as JSON Lines into another new one;
 the two loads on SQLite and on PostgreSQL (`--backend`), then a Markdown table (`--table FILE` writes it).
 Rates are per CPU-second of the loading process (user + system, time.process_time): the machine is
@@ -19,6 +19,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import resource
 import secrets
 import subprocess
@@ -204,8 +205,10 @@ def _database(backend: str, folder: Path, name: str):
 
 def table(rows: int, results: list[tuple[str, dict]]) -> str:
     """The run as a Markdown table: per CPU-second rates (the comparison) and wall rates."""
+    # the options of the run, not where its files went (no paths of this machine in the results)
+    shown = re.sub(r"\s*--(table|keep)[= ]\S+", "", " ".join(sys.argv[1:])).strip()
     lines = [
-        f"{rows:,} Master.csv rows, Python {sys.version.split()[0]}, `{' '.join(sys.argv[1:]) or '(defaults)'}`",
+        f"{rows:,} Master.csv rows, Python {sys.version.split()[0]}, `{shown or '(defaults)'}`",
         "",
         "| database | step | calls | CPU s | rows/CPU-s | calls/CPU-s | wall s | calls/s (wall) | peak RSS MB |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
