@@ -100,13 +100,7 @@ def _record(legs: list[Leg], first: Leg, kind: str, mapping: Mapping) -> tuple[d
     if len(legs) == 1:  # 40% of calls in a queue centre's file: no loops or generators over one leg
         end, queue = first.end, first.queue or None
         answered = _answering_one(first, inbound)
-        if inbound:
-            agent = (answered.agent or answered.to_ext) if answered else None
-            customer = caller = phone(first.src)
-            did = phone(first.did) or phone(first.dst)
-        else:
-            agent = first.from_ext
-            customer, caller, did = phone(first.dst), agent or phone(first.src), None
+        agent, caller, customer, did = _parties_one(first, answered, inbound)
         event, row_event = _event(first, start_text)
         events, stored = [event], [row_event]
     else:
@@ -171,6 +165,19 @@ def _answering_one(leg: Leg, inbound: bool) -> Leg | None:
     if not inbound and not (leg.to_ext or leg.to_trunk) and leg.outcome == "answered":
         return leg
     return None
+
+
+def _parties_one(leg: Leg, answered: Leg | None, inbound: bool) -> tuple:
+    """_parties() of a one-leg call."""
+    if inbound:
+        customer = phone(leg.src)
+        return (
+            (answered.agent or answered.to_ext) if answered else None,
+            customer,
+            customer,
+            phone(leg.did) or phone(leg.dst),
+        )
+    return leg.from_ext, leg.from_ext or phone(leg.src), phone(leg.dst), None
 
 
 def _parties(legs: list[Leg], first: Leg, answered: Leg | None, inbound: bool) -> tuple:
