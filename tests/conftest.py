@@ -7,42 +7,28 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from callreport import auth, db
+from callreport import db
 from callreport.app import create_app
 from callreport.settings import Settings
+from tests.factories import PG_ADMIN_URL, REQUIRE_PG, Tenant, make_tenant, pg_available
 
 pytest_plugins = ["tests.fixtures.s3", "tests.fixtures.procs"]
 
-PG_ADMIN_URL = os.environ.get("CALLREPORT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-REQUIRE_PG = os.environ.get("CALLREPORT_REQUIRE_POSTGRES") == "1"
 BACKENDS = ["sqlite", "postgresql"]
 # Every Settings() the suite makes: thousands of requests come from one TestClient address.
 # tests/test_limits.py passes its own limit.
 os.environ.setdefault("CALLREPORT_RATE_LIMIT_PER_MINUTE", str(10**9))
 
 
-def _pg_available() -> str | None:
-    try:
-        eng = sa.create_engine(PG_ADMIN_URL, connect_args={"connect_timeout": 3})
-        with eng.connect():
-            pass
-        eng.dispose()
-        return None
-    except Exception as exc:  # report why, then skip or fail
-        return f"PostgreSQL at {PG_ADMIN_URL} is not reachable ({exc.__class__.__name__})"
-
-
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
     """A fresh PostgreSQL database for this test session (dropped at the end)."""
-    why = _pg_available()
+    why = pg_available()
     if why:
         if REQUIRE_PG:
             pytest.fail(why + "; CI requires it (CALLREPORT_REQUIRE_POSTGRES=1)")
@@ -85,36 +71,6 @@ def engine(database_url: str) -> Iterator[sa.Engine]:
     eng.dispose()
 
 
-@dataclass
-class Tenant:
-    """An account with a user, as tests use them."""
-
-    account_id: str
-    user_id: str
-    token: str
-    username: str
-    password: str
-
-    @property
-    def creds(self) -> dict:
-        """The userId + token pair to put in a body."""
-        return {"userId": self.user_id, "token": self.token}
-
-
-def make_tenant(
-    engine: sa.Engine, permissions=auth.PERMISSIONS, timezone: str = "UTC", agents=None, account_id: str | None = None
-) -> Tenant:
-    """A new account (or a new user in account_id) with a token."""
-    password = secrets.token_hex(8)
-    username = f"u_{secrets.token_hex(6)}"
-    with db.writing(engine) as conn:
-        if account_id is None:
-            account_id = auth.create_account(conn, f"acct {username}", timezone)
-        user_id = auth.create_user(conn, account_id, username, password, list(permissions), agents)
-        token, _ = auth.issue(conn, user_id, "token", None)
-    return Tenant(account_id, user_id, token, username, password)
-
-
 @pytest.fixture
 def tenant(engine: sa.Engine) -> Tenant:
     """A fresh account with an all-permissions user."""
@@ -142,15 +98,3 @@ def client(engine: sa.Engine, settings: Settings, local_storage) -> Iterator[Tes
     app = create_app(settings, engine=engine, storage=local_storage)
     with TestClient(app) as c:
         yield c
-
-
-def call(client: TestClient, name: str, body: dict | None = None, family: str = "callreport", **kw) -> dict:
-    """POST a body to an endpoint and return the decoded JSON."""
-    resp = client.post(f"/api/v2/{family}/{name}", json=body if body is not None else {}, **kw)
-    assert resp.status_code == 200, resp.text
-    return resp.json()
-
-
-def project_root() -> Path:
-    """The repository's root folder."""
-    return Path(__file__).resolve().parent.parent

@@ -6,7 +6,6 @@ PostgreSQL database, so the jobs it leaves pending never reach another test's wo
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +22,7 @@ from callreport.demo import generate_calls
 from callreport.settings import Settings
 from callreport.storage import from_url
 from callreport.worker import Worker
-from tests.conftest import PG_ADMIN_URL, _pg_available, call, make_tenant
+from tests.factories import call, make_tenant, private_database_url
 
 FILE_TYPES = {
     "downloadpdf": "application/pdf",
@@ -67,24 +66,6 @@ class World:
     def others(self) -> dict[str, dict]:
         """Every principal that must never see A's export requests or cursors."""
         return {"B": self.same_account, "B2": self.limited_admin, "C": self.foreign}
-
-
-def private_database_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Yield the URL of a fresh database of that backend; resume the generator to drop it."""
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'fuzz.db'}"
-        return
-    why = _pg_available()
-    if why:
-        pytest.skip(why)
-    name = f"callreport_fuzz_{secrets.token_hex(4)}"
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.dispose()
 
 
 @pytest.fixture(scope="module", name="world")

@@ -14,7 +14,7 @@ from callreport import auth, db
 from callreport.app import create_app
 from callreport.models import credentials, login_failures, users
 from callreport.settings import Settings
-from tests.conftest import call, make_tenant
+from tests.factories import call, make_tenant
 
 INVALID_LOGIN = {"status": "error", "message": "Invalid username or password", "code": 1014}
 INVALID_TOKEN = {"status": "error", "message": "Invalid token", "code": 1014}

@@ -24,7 +24,7 @@ from callreport.app import create_app
 from callreport.cli import app as cli_app
 from callreport.models import accounts, calls, users
 from callreport.settings import Settings
-from tests.conftest import PG_ADMIN_URL, _pg_available, call
+from tests.factories import PG_ADMIN_URL, call, pg_available
 from tests.fixtures.procs import serving
 from tests.fixtures.s3 import free_port
 
@@ -51,7 +51,7 @@ class Cli:
 
 
 def _fresh_pg() -> Iterator[str]:
-    why = _pg_available()
+    why = pg_available()
     if why:
         pytest.skip(why)
     name = f"callreport_cli_{secrets.token_hex(4)}"

@@ -17,7 +17,7 @@ from callreport.app import create_app
 from callreport.ingest import to_rows
 from callreport.models import calls
 from callreport.settings import Settings
-from tests.conftest import Tenant, call, make_tenant
+from tests.factories import Tenant, call, make_tenant
 
 N_CALLS = 3000
 FIELDS = [f"f{k}" for k in range(20)]

@@ -15,8 +15,7 @@ from callreport.export.columns import resolve_columns
 from callreport.export.formats import ABSENT
 from callreport.export.jsonl import write
 from callreport.export.meta import PROGRESS_EVERY
-from tests.conftest import call, make_tenant
-from tests.test_export_formats import (
+from tests.export_data import (
     ACCOUNT_TZ,
     DEFAULT_COLUMNS,
     MASKED_FIELDS,
@@ -31,6 +30,7 @@ from tests.test_export_formats import (
     ordered,
     select,
 )  # fmt: skip
+from tests.factories import call, make_tenant
 
 FILTERS = {"startDate": "2024-03-07", "endDate": "2024-03-11", "timezone": VIEW_TZ}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from callreport.demo import generate_calls
 from callreport.worker import Worker
-from tests.conftest import call
+from tests.factories import call
 
 
 def test_pdf_over_the_row_cap_fails_with_reason(client, engine, settings, local_storage, tenant) -> None:

@@ -18,8 +18,8 @@ from callreport.models import export_requests, users
 from callreport.repo import exports as exports_repo
 from callreport.repo import leases
 from callreport.settings import Settings
-from tests.conftest import Tenant, make_tenant
-from tests.test_exports_api import FILE_NOT_EXISTS, Calls, Stack, make_calls
+from tests.export_stack import FILE_NOT_EXISTS, Calls, Stack, make_calls
+from tests.factories import Tenant, make_tenant
 
 CAP = 10  # CALLREPORT_MAX_ACTIVE_EXPORTS by default (API.md §7)
 

@@ -39,7 +39,7 @@ from callreport.storage import StorageError
 from callreport.storage.local import LocalStorage
 from callreport.storage.s3 import S3Storage
 from callreport.worker import Worker
-from tests.conftest import PG_ADMIN_URL, REQUIRE_PG, Tenant, _pg_available, call, make_tenant
+from tests.factories import PG_ADMIN_URL, REQUIRE_PG, Tenant, call, make_tenant, pg_available
 from tests.fixtures.outages import database_away
 from tests.fixtures.procs import WorkerProcess
 from tests.fixtures.s3 import unique_bucket
@@ -96,7 +96,7 @@ def fresh_database(backend: str, folder: Path) -> Iterator[str]:
     if backend == "sqlite":
         yield f"sqlite:///{folder / 'faults.db'}"
         return
-    why = _pg_available()
+    why = pg_available()
     if why:
         (pytest.fail if REQUIRE_PG else pytest.skip)(why)
     name = f"callreport_faults_{secrets.token_hex(4)}"

@@ -22,8 +22,8 @@ from pypdf import PdfReader
 
 from callreport.export.formats import FORMATS
 from callreport.models import export_requests
-from tests.conftest import Tenant, call, make_tenant
-from tests.test_export_formats import ACCOUNT_TZ, export, ingest, make_records, ordered
+from tests.export_data import ACCOUNT_TZ, export, ingest, make_records, ordered
+from tests.factories import Tenant, call, make_tenant
 
 # §7 of the contract, written out here rather than read from the registry.
 CONTRACT = {

@@ -25,7 +25,6 @@ from tests.fuzz_world import (
     FILE_TYPES,
     World,
     check_answer,
-    private_database_url,  # noqa: F401  (tests/test_hostile.py imports it from here)
     world_fixture,  # noqa: F401  (the fixture `world`)
 )
 

@@ -32,10 +32,9 @@ from callreport.models import calls as calls_table
 from callreport.settings import Settings
 from callreport.storage import from_url
 from callreport.worker import Worker
-from tests.conftest import Tenant, make_tenant
+from tests.factories import Tenant, make_tenant, private_database_url
 from tests.fixtures.procs import serving
 from tests.fixtures.s3 import free_port
-from tests.test_fuzz import private_database_url
 
 HOSTILE = [
     "'; DROP TABLE calls; --",

@@ -17,9 +17,9 @@ from callreport.export import run as export_run
 from callreport.repo import leases
 from callreport.settings import Settings
 from callreport.storage import StorageError
-from tests.conftest import make_tenant
-from tests.test_export_formats import ingest, make_records, parse_csv
-from tests.test_exports_api import FILE_NOT_EXISTS, Calls, Stack, make_calls, stored
+from tests.export_data import ingest, make_records, parse_csv
+from tests.export_stack import FILE_NOT_EXISTS, Calls, Stack, make_calls, stored
+from tests.factories import make_tenant
 
 BIG = 4500  # rows: three of the writers' progress batches, so a cancel lands mid-file
 

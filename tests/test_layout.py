@@ -225,3 +225,35 @@ def test_no_module_over_300_lines_nor_function_over_50() -> None:
             hit for hit in oversize(rel, path.read_text(encoding="utf-8")) if hit.split(" ")[0] not in OVERSIZE_ALLOWED
         ]
     assert found == [], "split it: modules under ~300 lines, functions under ~50 (issue 9)"
+
+
+TESTS = PACKAGE.parent / "tests"
+
+
+def imported_test_modules(source: str) -> list[str]:
+    """The test modules (and conftest) a source imports from: shared helpers belong in factories."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module]
+        elif isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        else:
+            continue
+        found += [n for n in names if n.split(".")[0] == "tests" and n.split(".")[-1].startswith(("test_", "conftest"))]
+    return found
+
+
+def test_the_test_import_scan_finds_test_modules() -> None:
+    source = "import tests.test_a\nfrom tests.sources.test_push import URL\nfrom tests.conftest import call\n"
+    assert imported_test_modules(source) == ["tests.test_a", "tests.sources.test_push", "tests.conftest"]
+    assert imported_test_modules("from tests.factories import call\nfrom tests.sources.helpers import corpus\n") == []
+
+
+def test_no_test_module_imports_another() -> None:
+    found = {
+        path.relative_to(TESTS).as_posix(): hits
+        for path in TESTS.rglob("*.py")
+        if "vendor" not in path.parts and (hits := imported_test_modules(path.read_text(encoding="utf-8")))
+    }
+    assert found == {}, "move shared helpers to tests/factories.py (fixtures to conftest.py or tests/fixtures/)"

@@ -21,7 +21,7 @@ from callreport import errors
 from callreport.app import create_app
 from callreport.memory import BodyQueue
 from callreport.settings import Settings
-from tests.conftest import make_tenant
+from tests.factories import make_tenant
 from tests.fixtures.procs import serving
 from tests.fixtures.s3 import free_port
 

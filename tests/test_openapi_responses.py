@@ -16,8 +16,8 @@ from fastapi.testclient import TestClient
 
 from callreport.demo import generate_calls
 from callreport.worker import Worker
-from tests.conftest import make_tenant
 from tests.contract import RECORD_FIELDS
+from tests.factories import make_tenant
 
 FILE_TYPES = {
     "downloadpdf": "application/pdf",

@@ -7,7 +7,6 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -18,16 +17,14 @@ from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
 from callreport import db
-from callreport.app import create_app
 from callreport.demo import generate_calls
 from callreport.export.run import run_export
 from callreport.loading import load_records
 from callreport.models import export_requests
-from callreport.settings import Settings
 from callreport.storage import StorageError
 from callreport.storage.local import LocalStorage
 from callreport.storage.s3 import S3Storage
-from tests.conftest import call, make_tenant
+from tests.factories import app_client, call, make_tenant, sample, scrape
 from tests.fixtures.outages import database_away
 from tests.fixtures.procs import callreport_command, wait_for_health, worker_env
 from tests.fixtures.s3 import free_port, unique_bucket
@@ -35,32 +32,6 @@ from tests.fixtures.s3 import free_port, unique_bucket
 DB_DOWN = {"status": "error", "message": "Error in DB connect", "code": 1010, "detail": "database unreachable"}
 STORAGE_DOWN = {"status": "error", "message": "Something went wrong", "code": 1009, "detail": "storage unreachable"}
 TOKEN = "scrape-secret-7f3a"
-
-
-@contextmanager
-def app_client(settings: Settings, engine, storage, **changes) -> Iterator[TestClient]:
-    """An in-process app with these settings changed."""
-    app = create_app(settings.model_copy(update=changes), engine=engine, storage=storage)
-    with TestClient(app) as client:
-        yield client
-
-
-def scrape(client: TestClient, token: str | None = None) -> dict[tuple[str, tuple], float]:
-    """Every sample of /metrics as {(name, sorted labels): value}."""
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    resp = client.get("/metrics", headers=headers)
-    assert resp.status_code == 200, resp.text
-    assert resp.headers["content-type"].startswith("text/plain; version="), resp.headers
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(resp.text)
-        for s in family.samples
-    }
-
-
-def sample(samples: dict, name: str, **labels: str) -> float:
-    """One sample's value; 0 when it is not there yet (a labelled counter appears on first use)."""
-    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
 # --- /healthz, /readyz ----------------------------------------------------------------------------

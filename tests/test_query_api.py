@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 import orjson
 import pytest
 
-from tests.conftest import call, make_tenant
 from tests.contract import RECORD_FIELDS
+from tests.factories import call, make_tenant
 
 ACCOUNT_TZ = "Asia/Kolkata"
 UTC, KOLKATA, NEW_YORK = ZoneInfo("UTC"), ZoneInfo("Asia/Kolkata"), ZoneInfo("America/New_York")

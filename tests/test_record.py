@@ -19,7 +19,7 @@ from callreport import record
 from callreport.models import calls
 from callreport.record import Field
 from callreport.worker import Worker
-from tests.conftest import Tenant, call, make_tenant
+from tests.factories import Tenant, call, make_tenant
 
 PHONES = ["+91 98765-43210", "080 4718 2201", "+1-555-0100"]
 # The contract's masking (§7) of PHONES, written out by hand: first two and last two digits kept.

@@ -16,7 +16,7 @@ from callreport.export import run as export_run
 from callreport.models import export_requests
 from callreport.principal import Principal
 from callreport.repo import exports as exports_repo
-from tests.conftest import call, make_tenant
+from tests.factories import call, make_tenant
 
 
 def created(client: TestClient, engine: sa.Engine, permissions: list[str], agents: list[str] | None, **body):

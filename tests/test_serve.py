@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 from callreport import db, supervisor
 from callreport.app import create_app
 from callreport.settings import Settings
-from tests.conftest import make_tenant
+from tests.factories import make_tenant
 from tests.fixtures.procs import callreport_command, wait_for_health, worker_env
 from tests.fixtures.s3 import free_port
 

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from callreport import db
 from callreport.app import create_app
 from callreport.repo import calls as calls_repo
-from tests.conftest import PG_ADMIN_URL, _pg_available, call, make_tenant
+from tests.factories import PG_ADMIN_URL, call, make_tenant, pg_available
 
 MIB = 1 << 20
 CORS = {
@@ -452,7 +452,7 @@ def test_unreachable_database_is_1010(settings, local_storage):
 @contextlib.contextmanager
 def fresh_pg_database() -> Iterator[tuple[str, sa.Engine]]:
     """A new, migrated PostgreSQL database (name, admin engine); dropped afterwards."""
-    why = _pg_available()
+    why = pg_available()
     if why:
         pytest.skip(why)
     name = f"callreport_t_{secrets.token_hex(4)}"

@@ -23,7 +23,7 @@ from callreport.app import create_app
 from callreport.cli import app as cli_app
 from callreport.models import server_keys
 from callreport.worker import Worker
-from tests.conftest import call, make_tenant
+from tests.factories import call, make_tenant
 from tests.fixtures.procs import serving
 from tests.fixtures.s3 import free_port
 

@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from callreport import auth, db
-from tests.conftest import Tenant, make_tenant, project_root
 from tests.console.helpers import XSS, agents_of, demo_calls
+from tests.factories import Tenant, make_tenant, project_root
 from tests.fixtures.procs import callreport_command, serving, worker_env
 from tests.fixtures.s3 import free_port
 

@@ -10,7 +10,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from callreport import auth, db
-from tests.conftest import call, make_tenant
 from tests.console.helpers import (
     ORIGIN,
     XSS,
@@ -22,6 +21,7 @@ from tests.console.helpers import (
     signed_in,
     token_of,
 )
+from tests.factories import call, make_tenant
 
 PAGES = ["/calls", "/summary", "/exports"]
 

@@ -14,8 +14,8 @@ from callreport import db
 from callreport.app import create_app
 from callreport.console import service
 from callreport.repo import browse
-from tests.conftest import call, make_tenant
 from tests.console.helpers import demo_calls, signed_in
+from tests.factories import call, make_tenant
 from tests.fixtures.outages import database_away
 
 HINDI, ARABIC = "अर्जुन मेहता", "فاطمة الزهراء"

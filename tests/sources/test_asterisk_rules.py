@@ -11,7 +11,7 @@ import pytest
 from callreport.sources import asterisk, mapping, merge
 from callreport.sources.legs import Leg
 from callreport.sources.mapping import Mapping, MappingError
-from tests.conftest import project_root
+from tests.factories import project_root
 from tests.sources.helpers import by_id, errors
 
 

@@ -15,18 +15,11 @@ import sqlalchemy as sa
 from callreport.models import calls
 from callreport.sources.follow import Follower
 from callreport.sources.mapping import Mapping
-from tests.conftest import make_tenant
-from tests.sources.test_import_cli import master
+from tests.factories import make_tenant
+from tests.sources.helpers import outbound
 
 POLL = 0.05
 DEADLINE = 20.0
-
-
-def outbound(n: int) -> str:
-    """Outbound call n from extension 2001: one cdr_csv row, uniqueid "n.0"."""
-    start = f"2025-03-01 10:{n // 60:02d}:{n % 60:02d}"
-    return master(f"{n}.0", "2001", f"06{n:08d}", "from-internal", f"SIP/2001-{n}", f"SIP/carrier-{n}", "Dial",
-                  "SIP/carrier", start, start, start, 0, 0, "ANSWERED")  # fmt: skip
 
 
 def ids(engine, account: str) -> list[str]:

@@ -2,53 +2,18 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import sqlalchemy as sa
-from typer.testing import CliRunner
 
-from callreport.cli import app as cli_app
 from callreport.models import calls
-from tests.conftest import call, make_tenant
-from tests.sources.helpers import corpus
+from tests.factories import call, make_tenant
+from tests.sources.helpers import OUTBOUND, Cli, corpus
 
 FREEPBX = corpus("asterisk-cdr-table-oscar6262-freepbx-calls-history.csv")
 FS_DOCS = [corpus(f"freeswitch-cgrates-{i}.json") for i in range(1, 6)]
 
 
-def master(uid, src, dst, ctx, chan, dchan, app, data, start, answer, end, dur, bill, disp, account=""):
-    """One cdr_csv row (18 fields) as Asterisk writes it: strings quoted, numbers bare."""
-    fields = [account, src, dst, ctx, f'"{src}" <{src}>', chan, dchan, app, data]
-    head = ",".join('"' + f.replace('"', '""') + '"' for f in fields)
-    answered = f'"{answer}"' if answer else ""
-    return f'{head},"{start}",{answered},"{end}",{dur},{bill},"{disp}","DOCUMENTATION","{uid}",""\n'
-
-
-# Three outbound calls from extension 2001 and, on line 3, a row whose duration is not a number.
-OUTBOUND = [
-    master("1.1", "2001", "0612345678", "from-internal", "SIP/2001-1", "SIP/carrier-2", "Dial", "SIP/carrier",
-           "2025-03-01 10:00:00", "2025-03-01 10:00:05", "2025-03-01 10:01:05", 65, 60, "ANSWERED"),
-    master("1.2", "2001", "0612345679", "from-internal", "SIP/2001-3", "SIP/carrier-4", "Dial", "SIP/carrier",
-           "2025-03-01 10:02:00", "", "2025-03-01 10:02:20", 20, 0, "BUSY"),
-    master("1.3", "2001", "0612345670", "from-internal", "SIP/2001-5", "SIP/carrier-6", "Dial", "SIP/carrier",
-           "2025-03-01 10:03:00", "", "2025-03-01 10:03:30", 30, 0, "NO ANSWER"),
-]  # fmt: skip
 BAD = OUTBOUND[0].replace("1.1", "1.9").replace(",65,60,", ",sixty,60,")
-
-
-class Cli:
-    """The command line on the test's database."""
-
-    def __init__(self, database_url: str, data_dir) -> None:
-        self.env = {"CALLREPORT_DATABASE_URL": database_url, "CALLREPORT_DATA_DIR": str(data_dir)}
-
-    def run(self, *args: str, code: int = 0) -> dict:
-        result = CliRunner().invoke(cli_app, [*args, "--json"], env=self.env)
-        assert result.exit_code == code, (result.stdout, result.stderr, result.exception)
-        lines = result.stdout.strip().splitlines()
-        assert len(lines) == 1, result.stdout
-        return json.loads(lines[0])
 
 
 @pytest.fixture

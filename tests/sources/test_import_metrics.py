@@ -6,11 +6,8 @@ import pytest
 
 from callreport.sources.follow import Follower
 from callreport.sources.mapping import Mapping
-from tests.conftest import make_tenant
-from tests.sources.test_follow import outbound
-from tests.sources.test_import_cli import OUTBOUND, Cli
-from tests.sources.test_push import ONEX, URL, auth, make_source
-from tests.test_ops import app_client, sample, scrape
+from tests.factories import app_client, make_tenant, sample, scrape
+from tests.sources.helpers import ONEX, OUTBOUND, URL, Cli, auth, make_source, outbound
 
 IMPORTED = "callreport_calls_imported_total"
 ORIGINATED = "freeswitch-onex-abhinav-freeswitch-debian-docker-3.json"  # one outbound call

@@ -10,7 +10,7 @@ from callreport import db
 from callreport.models import source_legs
 from callreport.repo import sources as sources_repo
 from callreport.sources import push
-from tests.sources.test_push import ONEX, URL, auth, make_source
+from tests.sources.helpers import ONEX, URL, auth, make_source
 
 HOUR = 3600
 DOC = {"variables": {}}  # what a leg holds does not matter to pruning

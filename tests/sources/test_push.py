@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from types import SimpleNamespace
 from urllib.parse import quote
@@ -11,29 +10,14 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
-from callreport import db
 from callreport.cli import app as cli_app
 from callreport.models import calls, sources
-from callreport.sources import credentials
-from tests.conftest import call, make_tenant
-from tests.sources.helpers import corpus
-from tests.test_faults import database_away
+from tests.factories import call, make_tenant
+from tests.fixtures.outages import database_away
+from tests.sources.helpers import ONEX, URL, auth, make_source
 
-URL = "/api/v2/sources/freeswitch"
-ONEX = [corpus(f"freeswitch-onex-abhinav-freeswitch-debian-docker-{i}.json") for i in (1, 2)]
 A_LEG_ID = "51156b0b-f91b-4fd3-9c8f-15226f6098be"  # onex 1's uuid; onex 2 is its B leg
 UNREADABLE = {"status": "error", "message": "Invalid Request Data", "code": 1047}
-
-
-def make_source(engine, include_internal: bool = True) -> tuple[str, dict]:
-    account = make_tenant(engine).account_id
-    with db.writing(engine) as conn:
-        return account, credentials.create(conn, account, "freeswitch", include_internal, "http://pbx.example")
-
-
-def auth(made: dict, password: str | None = None) -> dict:
-    pair = f"{made['username']}:{password or made['password']}".encode()
-    return {"Authorization": "Basic " + base64.b64encode(pair).decode()}
 
 
 def stored(engine, account: str) -> list[sa.Row]:
