@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 DEMO_CALLS ?= 5000
 
-.PHONY: install install-run run test lint bench bench-quick clean
+.PHONY: install install-run run test test-fast lint bench bench-quick clean
 
 # Two stamps in one virtualenv: running needs the service only (about 60 packages); the test
 # tools (moto, schemathesis, hypothesis, ruff: 50 more, ~400 MB) come with `make test`.
@@ -35,6 +35,9 @@ run:  ## SQLite + local folder, demo data, printed credentials, then serve
 
 test: install  ## the whole suite, on SQLite and PostgreSQL, local folder and S3 (moto)
 	$(BIN)/pytest -n 2 -q
+
+test-fast: install  ## the inner loop: everything but the tests marked slow (live servers, subprocesses, browsers)
+	$(BIN)/pytest -n 2 -q -m "not slow"
 
 lint: install
 	$(BIN)/ruff check callreport tests benchmarks

@@ -163,6 +163,7 @@ def test_examples_are_valid_and_work_on_any_day(doc: Path) -> None:
                 assert re.search(r"FILTERS|\*\*filters|startDate", line), f"{doc.name}: a cursor alone: {line}"
 
 
+@pytest.mark.slow  # a live server with the demo: ~6 s
 def test_the_readme_python_examples_run_against_the_demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 

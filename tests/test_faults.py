@@ -44,6 +44,8 @@ from tests.fixtures.outages import database_away
 from tests.fixtures.procs import WorkerProcess
 from tests.fixtures.s3 import unique_bucket
 
+pytestmark = pytest.mark.slow  # worker processes killed, databases and stores taken away: 3 to 16 s a test
+
 BIG = 30_000  # an XLSX of this many rows takes ~3 s to write: long enough to catch it running
 LEASE = 2  # seconds; CALLREPORT_JOB_LEASE_SECONDS of every worker here
 DB_DOWN = {"status": "error", "message": "Error in DB connect", "code": 1010}

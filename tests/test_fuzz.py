@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 import zoneinfo
 
+import pytest
 import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, Phase, given, settings
@@ -27,6 +28,8 @@ from tests.fuzz_world import (
     check_answer,
     world_fixture,  # noqa: F401  (the fixture `world`)
 )
+
+pytestmark = pytest.mark.slow  # generated requests by the hundred: 2 to 8 s a test
 
 MAX_SECONDS = 5.0
 # What a generated body gets as credentials: mostly real ones, so handlers run.

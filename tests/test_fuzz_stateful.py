@@ -11,6 +11,7 @@ may see any of it (§2, §4, §7). Both databases; bounded to a few seconds each
 from __future__ import annotations
 
 import orjson
+import pytest
 import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, Phase, settings
@@ -22,6 +23,8 @@ from tests.fuzz_world import (
     check_answer,
     world_fixture,  # noqa: F401  (the fixture `world`)
 )
+
+pytestmark = pytest.mark.slow  # stateful fuzzing: 5 to 12 s
 
 BASE = "/api/v2/callreport/"
 DOWNLOADS = ("downloadPdf", "downloadCsv", "downloadExcel", "downloadJsonl")

@@ -514,6 +514,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         yield who
 
 
+@pytest.mark.slow  # a live server (~4 s to start and stop)
 def test_cli_revocations_take_effect_at_once_on_a_running_server(served):
     creds = {"userId": served.user_id, "token": served.token}
     ssid = served.login(served.password)["ssid"]
@@ -530,6 +531,7 @@ def test_cli_revocations_take_effect_at_once_on_a_running_server(served):
     assert served.envelope("reportCount", fresh)["status"] == "success"
 
 
+@pytest.mark.slow  # a live server (~4 s to start and stop)
 def test_a_title_cannot_inject_a_header_on_the_wire(served):
     creds = {"userId": served.user_id, "token": served.token}
     title = "evil\r\nSet-Cookie: session=stolen\r\n\r\n<html>"
@@ -546,6 +548,7 @@ def test_a_title_cannot_inject_a_header_on_the_wire(served):
     assert value == 'attachment; filename="evil__Set-Cookie_ session_stolen_____html_.csv"'
 
 
+@pytest.mark.slow  # a live server (~4 s to start and stop)
 def test_secrets_never_reach_the_server_log(served):
     creds = {"userId": served.user_id, "token": served.token}
     wrong = "not-" + served.password

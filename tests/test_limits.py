@@ -175,6 +175,7 @@ def _send(port: int, body: bytes) -> dict:
         conn.close()
 
 
+@pytest.mark.slow  # a live server and 32 MiB bodies: ~18 s
 def test_refused_32_mib_bodies_give_their_memory_back(live):
     port, pid = live
     body = _hostile_body(32 << 20)

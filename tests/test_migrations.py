@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 import sqlalchemy as sa
 
 from callreport import db
@@ -25,6 +26,7 @@ def test_schema_is_at_head_with_its_indexes(engine: sa.Engine) -> None:
     db.migrate(engine)  # again: a no-op
 
 
+@pytest.mark.slow  # migrating processes at once: ~3.7 s
 def test_concurrent_migrations_on_a_fresh_postgres_database(pg_url: str) -> None:
     admin = sa.create_engine(pg_url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
     name = pg_url.rsplit("/", 1)[1] + "_mig"

@@ -73,6 +73,7 @@ def test_readyz_fails_while_postgresql_is_away_and_recovers(pg_url, settings, lo
     engine.dispose()
 
 
+@pytest.mark.slow  # stops and restarts a moto server: ~2.5 s
 def test_readyz_fails_while_s3_is_stopped_and_recovers(engine, settings, private_moto_server, s3_env):
     storage = S3Storage(unique_bucket(), "exports", private_moto_server.url)
     with app_client(settings, engine, storage) as client:
@@ -87,6 +88,7 @@ def test_readyz_fails_while_s3_is_stopped_and_recovers(engine, settings, private
         assert (ready.status_code, ready.json()) == (200, {"status": "ok"})
 
 
+@pytest.mark.slow  # waits out the store's timeout: ~2.2 s
 def test_readyz_gives_up_on_a_store_that_never_answers(engine, settings, s3_env):
     # A listening socket nobody reads: the connection opens, the answer never comes. With the
     # storage's own client (60 s read timeout, 3 attempts) the probe would hang for minutes.
@@ -281,6 +283,7 @@ def test_metrics_still_answer_while_postgresql_is_away(pg_url, settings, local_s
 # --- several processes ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # serve with two processes: ~12 s
 def test_serve_with_two_processes_counts_every_request_in_every_scrape(tmp_path: Path, sqlite_url):
     # One backend is enough: what is shown is that the processes' counters are summed.
     engine = db.make_engine(sqlite_url)

@@ -199,6 +199,7 @@ def test_header_and_page_n_of_n_on_every_table_page(tmp_path) -> None:
     assert ids == [f"CALL-{i:08d}" for i in range(150)]
 
 
+@pytest.mark.slow  # renders large PDFs in a subprocess: ~4.5 s
 def test_memory_does_not_grow_with_the_rows(tmp_path) -> None:
     """Pages are deflated as they are finished: 4,000 more rows hold their deflated pages, not
     their drawing commands (about 0.55 KB a row, 2.2 MB here, kept as text until saving)."""

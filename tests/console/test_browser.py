@@ -20,6 +20,8 @@ from tests.factories import Tenant, make_tenant, project_root
 from tests.fixtures.procs import callreport_command, serving, worker_env
 from tests.fixtures.s3 import free_port
 
+pytestmark = pytest.mark.slow  # a real browser: 2 to 7 s a test
+
 HINDI = "अर्जुन मेहता"
 
 playwright_api = pytest.importorskip("playwright.sync_api")

@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable
 
+import pytest
 import sqlalchemy as sa
 
 from callreport.models import calls
@@ -128,6 +129,7 @@ def test_truncation_starts_over_and_a_restart_after_rotation_reads_the_new_file(
     assert run.stop().inserted == 2
 
 
+@pytest.mark.slow  # a subprocess: ~2.3 s
 def test_the_command_stops_cleanly_on_sigterm(engine, database_url, tmp_path):
     account, path = make_tenant(engine).account_id, tmp_path / "Master.csv"
     append(path, 1, 2)
