@@ -26,7 +26,7 @@ from callreport.storage.local import LocalStorage
 from callreport.storage.s3 import S3Storage
 from tests.factories import app_client, call, make_tenant, sample, scrape
 from tests.fixtures.outages import database_away
-from tests.fixtures.procs import callreport_command, wait_for_health, worker_env
+from tests.fixtures.procs import callreport_command, stop, wait_for_health, worker_env
 from tests.fixtures.s3 import free_port, unique_bucket
 
 DB_DOWN = {"status": "error", "message": "Error in DB connect", "code": 1010, "detail": "database unreachable"}
@@ -325,9 +325,4 @@ def test_serve_with_two_processes_counts_every_request_in_every_scrape(tmp_path:
             seen.add(samples.get(key))
         assert seen == {20.0}, (seen, log.read_text()[-2000:])
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, 15)

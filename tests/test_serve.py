@@ -22,7 +22,7 @@ from callreport import db, supervisor
 from callreport.app import create_app
 from callreport.settings import Settings
 from tests.factories import make_tenant
-from tests.fixtures.procs import callreport_command, wait_for_health, worker_env
+from tests.fixtures.procs import callreport_command, stop, wait_for_health, worker_env
 from tests.fixtures.s3 import free_port
 
 pytestmark = pytest.mark.slow  # each test starts a real server and its processes
@@ -127,12 +127,7 @@ def serve(tmp_path: Path, *args: str, **settings: str) -> Iterator[Served]:
         wait_for_health(port, proc, log, seconds=60)
         yield Served(proc, port, log, url)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, 40)
 
 
 def test_exports_render_in_a_worker_process_not_in_the_api_process(tmp_path: Path):
