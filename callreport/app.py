@@ -12,37 +12,24 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from callreport import __version__, auth, console, db, errors, ops
-from callreport.apidocs import add_docs
+from callreport import __version__, auth, console, db, errors
 from callreport.context import Ctx
+from callreport.http import auth as auth_routes
+from callreport.http import calls as calls_routes
+from callreport.http import downloads as download_routes
+from callreport.http import exports as export_routes
+from callreport.http import ops, push
+from callreport.http.apidocs import add_docs
+from callreport.http.wire import ContractMiddleware, error_response
 from callreport.memory import BodyQueue, tune_process
 from callreport.principal import Principal
 from callreport.ratelimit import RateLimiter
-from callreport.responses import LINKS, ErrorEnvelope
 from callreport.settings import Settings
-from callreport.sources import push as pbx_push
-from callreport.transport import ContractMiddleware, Endpoint, error_response
 
 log = logging.getLogger("callreport")
-
-
-def _apis() -> list:
-    from callreport.api import auth as auth_api
-    from callreport.api import calls as calls_api
-
-    apis = [auth_api.api, calls_api.api]
-    try:
-        from callreport.api import downloads as downloads_api
-        from callreport.api import exports as exports_api
-
-        apis += [exports_api.api, downloads_api.api]
-    except ImportError:  # the export endpoints are optional while being built
-        pass
-    return apis
 
 
 def create_app(settings: Settings, *, engine: Any = None, storage: Any = None) -> FastAPI:
@@ -73,24 +60,20 @@ def create_app(settings: Settings, *, engine: Any = None, storage: Any = None) -
         redirect_slashes=False,
     )
     app.state.settings = settings
-    # Ingest batches validate under the GIL, so running two at once in a process gains no speed
-    # but holds two ~150 MB batches: one at a time keeps the server's memory bounded. The wait is
-    # on the event loop, before the body is read, so queued batches hold no thread and no body.
+    # Large ingest bodies, one at a time (http/contract.py ingest_body).
     app.state.ingest_gate = BodyQueue(settings.large_body_queue)
     app.state.authenticate = lambda creds: _authenticate(app, creds)
     app.state.context = lambda principal, request_id: Ctx(
         principal, app.state.engine, settings, app.state.storage, request_id
     )
-    apis = _apis()
-    for api in apis:
-        app.include_router(api.router)
-    app.include_router(pbx_push.router)  # PBX pushes (§11)
+    routers = [family.router for family in (auth_routes, calls_routes, export_routes, download_routes)]
+    routers.append(push.router)  # PBX pushes (§11)
+    for router in routers:
+        app.include_router(router)
     add_docs(app)
-    app.add_middleware(ContractMiddleware)
+    app.add_middleware(ContractMiddleware, paths=[route.path for router in routers for route in router.routes])
     _add_handlers(app)
     console.mount(app)  # the web console (§10): its pages, assets and headers
-    app.openapi = lambda: _openapi(app, [ep for api in apis for ep in api.endpoints])
-
     ops.add_routes(app)
     return app
 
@@ -107,6 +90,12 @@ def _make_storage(settings: Settings) -> Any:
 
 
 def _add_handlers(app: FastAPI) -> None:
+    """The one handler of the contract's errors (raised by the dependencies and the actions), and the HTTP ones."""
+
+    @app.exception_handler(errors.ApiError)
+    async def api_error(request: Request, exc: errors.ApiError) -> Response:
+        return error_response(exc)
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         allow = (exc.headers or {}).get("Allow", "POST")  # the route's methods: POST on the API
@@ -125,69 +114,6 @@ def _add_handlers(app: FastAPI) -> None:
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s", request.url.path)
         return error_response(errors.SomethingWentWrong())
-
-
-CREDENTIALS_SCHEMA = {
-    "ssid": {
-        "type": "string",
-        "minLength": 1,
-        "maxLength": 200,
-        "description": "Session id from auth/login (not with userId/token).",
-    },
-    "userId": {"type": "string", "minLength": 1, "maxLength": 200, "description": "User id, with token."},
-    "token": {"type": "string", "minLength": 1, "maxLength": 200, "description": "API token, with userId."},
-}
-
-
-def _openapi(app: FastAPI, endpoints: list[Endpoint]) -> dict:
-    """OpenAPI with each endpoint's real body schema (bodies are parsed by hand, whatever the type)."""
-    if app.openapi_schema:
-        return app.openapi_schema
-    schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-    components = schema.setdefault("components", {}).setdefault("schemas", {})
-    names = {ep.name for ep in endpoints}
-    for ep in endpoints:
-        body: dict = {"type": "object", "properties": {}, "additionalProperties": False}
-        if ep.params is not None:
-            body = _component(components, ep.params)
-        if ep.authenticated:
-            body = {**body, "properties": {**CREDENTIALS_SCHEMA, **body.get("properties", {})}}
-        op = schema["paths"][ep.path]["post"]
-        op["operationId"] = ep.name  # what links name (responses.LINKS)
-        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
-        op["responses"] = {"200": _response_doc(ep, components, names)}
-    app.openapi_schema = schema
-    return schema
-
-
-def _component(components: dict, model: type) -> dict:
-    """model's JSON schema, its nested models moved to components (a name never stands for two models)."""
-    doc = model.model_json_schema(ref_template="#/components/schemas/{model}")
-    for name, sub in doc.pop("$defs", {}).items():
-        assert components.get(name, sub) == sub, f"two models are both called {name}"
-        components[name] = sub
-    return doc
-
-
-def _response_doc(ep: Endpoint, components: dict, names: set[str]) -> dict:
-    """The 200 answer: the endpoint's success body or the error envelope (one of, by status), or the file."""
-    refs = {}
-    for model in (ep.response, ErrorEnvelope):
-        if model is not None:
-            components[model.__name__] = _component(components, model)
-            refs[model.__name__] = f"#/components/schemas/{model.__name__}"
-    json_doc: dict = {"oneOf": [{"$ref": ref} for ref in refs.values()]}
-    if ep.response is not None:
-        success, error = refs.values()
-        json_doc["discriminator"] = {"propertyName": "status", "mapping": {"success": success, "error": error}}
-    content = {"application/json": {"schema": json_doc}}
-    if ep.download:
-        content[ep.download_type] = {"schema": {"type": "string", "format": "binary"}}
-    doc = {"description": "The envelope (HTTP 200 for every API outcome), or the file.", "content": content}
-    links = {k: link for k, link in LINKS.get(ep.name, {}).items() if link["operationId"] in names}
-    if links:
-        doc["links"] = links
-    return doc
 
 
 def app_from_env() -> FastAPI:

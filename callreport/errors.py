@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 
 class ApiError(Exception):
     """An outcome the API defines as an error: rendered as the envelope with HTTP 200."""
@@ -83,3 +85,18 @@ class TooManyRequests(ApiError):
     def __init__(self, detail: str | None = None, *, retry_after: int = 60):
         super().__init__(detail)
         self.retry_after = retry_after
+
+
+def describe_validation(exc: ValidationError) -> str:
+    """One sentence naming the first parameter at fault."""
+    err = exc.errors(include_url=False)[0]
+    loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-"))
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        return f"{loc} is not a known parameter."
+    if kind == "missing":
+        return f"{loc} is required."
+    msg = err["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    return f"{loc}: {msg[0].lower() + msg[1:]}." if loc else f"{msg}."

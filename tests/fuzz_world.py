@@ -25,10 +25,10 @@ from callreport.worker import Worker
 from tests.factories import call, make_tenant, private_database_url
 
 FILE_TYPES = {
-    "downloadpdf": "application/pdf",
-    "downloadcsv": "text/csv; charset=utf-8",
-    "downloadexcel": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    "downloadjsonl": "application/gzip",
+    "downloadPdf": "application/pdf",
+    "downloadCsv": "text/csv; charset=utf-8",
+    "downloadExcel": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "downloadJsonl": "application/gzip",
 }
 ERROR_CODES = {1000, 1009, 1010, 1014, 1015, 1047, 1050}
 # §1: on every API response, whatever it is.
@@ -125,9 +125,10 @@ def check_answer(path: str, status: int, headers: Any, content: bytes, context: 
     """The contract's answer: its headers, then the envelope (returned) or a download's file (None)."""
     assert status < 500, (path, content[:500], context)
     check_headers(path, status, headers)
-    name = path.rsplit("/", 1)[-1].lower()
+    last = path.rsplit("/", 1)[-1].lower()  # the path as the client wrote it: any case
+    name = next((k for k in FILE_TYPES if k.lower() == last), None)
     ctype = header(headers, "content-type") or ""
-    if name in FILE_TYPES and not ctype.startswith("application/json"):
+    if name is not None and not ctype.startswith("application/json"):
         assert status == 200 and ctype == FILE_TYPES[name]
         assert int(header(headers, "content-length")) == len(content) > 0
         disposition = header(headers, "content-disposition") or ""

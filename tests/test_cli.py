@@ -503,21 +503,18 @@ def curl(port: int, ssid: str, request_id: str) -> subprocess.CompletedProcess:
 
 
 def test_reference_curl_gets_file_not_exists(server):
-    pytest.importorskip("callreport.api.exports")
     port, ssid = server
     out = curl(port, ssid, secrets.token_hex(12))
     assert out.stdout == b'{"status":"error","message":"File Not Exists","code":1009}'
 
 
 def test_reference_curl_with_a_bad_request_id(server):
-    pytest.importorskip("callreport.api.exports")
     port, ssid = server
     for bad in ["{{objectid}}", "12345", "g" * 24]:
         assert curl(port, ssid, bad).stdout == b'{"status":"error","message":"Invalid parameter","code":1000}'
 
 
 def test_reference_curl_headers(server):
-    pytest.importorskip("callreport.api.exports")
     port, ssid = server
     data = json.dumps({"ssid": ssid, "requestId": secrets.token_hex(12)})
     out = subprocess.run(

@@ -58,7 +58,7 @@ def _inject(case: schemathesis.Case, who: str, use_real_id: bool, world: World) 
         body.update({"token": world.creds, "ssid": {"ssid": world.ssid}}.get(who) or getattr(world, who))
     if use_real_id and isinstance(body.get("requestId"), str):
         name = case.operation.path.rsplit("/", 1)[-1]
-        fmt = {"downloadpdf": "pdf", "downloadcsv": "csv", "downloadexcel": "xlsx", "downloadjsonl": "jsonl"}.get(
+        fmt = {"downloadPdf": "pdf", "downloadCsv": "csv", "downloadExcel": "xlsx", "downloadJsonl": "jsonl"}.get(
             name, "csv"
         )
         body["requestId"] = world.request_ids[fmt]
@@ -221,22 +221,22 @@ BODIES = {
     "auth/logout": {"ssid"},
     "callreport/list": FILTERS | {"page", "limit", "cursor"} | CREDS,
     "callreport/masklist": FILTERS | {"page", "limit", "cursor"} | CREDS,
-    "callreport/reportcount": FILTERS | CREDS,
+    "callreport/reportCount": FILTERS | CREDS,
     "callreport/summary": FILTERS | {"groupBy"} | CREDS,
     "callreport/detail": {"callId", "timezone"} | CREDS,
     "callreport/ingest": {"calls"} | CREDS,
-    "callreport/exportcsv": EXPORT | CREDS,
-    "callreport/exportexcel": EXPORT | CREDS,
-    "callreport/exportjsonl": EXPORT | CREDS,
-    "callreport/exportpdf": EXPORT | CREDS,
-    "callreport/exportlist": {"page", "limit", "formats", "states"} | CREDS,
-    "callreport/exportstatus": {"requestId"} | CREDS,
-    "callreport/exportcancel": {"requestId"} | CREDS,
-    "callreport/changetitle": {"requestId", "title"} | CREDS,
-    "callreport/downloadpdf": {"requestId"} | CREDS,
-    "callreport/downloadcsv": {"requestId"} | CREDS,
-    "callreport/downloadexcel": {"requestId"} | CREDS,
-    "callreport/downloadjsonl": {"requestId"} | CREDS,
+    "callreport/exportCsv": EXPORT | CREDS,
+    "callreport/exportExcel": EXPORT | CREDS,
+    "callreport/exportJsonl": EXPORT | CREDS,
+    "callreport/exportPdf": EXPORT | CREDS,
+    "callreport/exportList": {"page", "limit", "formats", "states"} | CREDS,
+    "callreport/exportStatus": {"requestId"} | CREDS,
+    "callreport/exportCancel": {"requestId"} | CREDS,
+    "callreport/changeTitle": {"requestId", "title"} | CREDS,
+    "callreport/downloadPdf": {"requestId"} | CREDS,
+    "callreport/downloadCsv": {"requestId"} | CREDS,
+    "callreport/downloadExcel": {"requestId"} | CREDS,
+    "callreport/downloadJsonl": {"requestId"} | CREDS,
 }
 
 
@@ -265,7 +265,7 @@ def test_the_schema_describes_every_body_of_the_contract(world):
         content = served["paths"][f"/api/v2/{name}"]["post"]["responses"]["200"]["content"]
         media = FILE_TYPES.get(name.rsplit("/", 1)[-1])
         assert set(content) == {"application/json"} | ({media} if media else set()), name
-    for name in ("callreport/detail", "callreport/exportstatus", "auth/login"):
+    for name in ("callreport/detail", "callreport/exportStatus", "auth/login"):
         assert set(_body_schema(served, name)["required"]) >= BODIES[name] - CREDS - {"timezone"}
     filters = _body_schema(served, "callreport/list")["properties"]
     assert _enum_of(filters["statuses"]) == {"answered", "missed", "busy", "noanswer", "failed", "cancelled"}

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.slow  # stateful fuzzing: 5 to 12 s
 
 BASE = "/api/v2/callreport/"
 DOWNLOADS = ("downloadPdf", "downloadCsv", "downloadExcel", "downloadJsonl")
-CREATORS = ("exportcsv", "exportexcel", "exportpdf", "exportjsonl")
+CREATORS = ("exportCsv", "exportExcel", "exportPdf", "exportJsonl")
 NOT_FILTERS = {"ssid", "userId", "token", "page", "cursor"}
 EXCLUDED_CHECKS = [schemathesis.checks.negative_data_rejection]
 # Ingest (slow to draw, and it changes the data under the cursors) and auth (logout would end A's

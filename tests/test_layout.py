@@ -18,7 +18,7 @@ STATEMENTS = {"select", "insert", "update", "delete", "text", "union", "union_al
 RUNS = {"execute", "executemany", "exec_driver_sql"}
 LEAVES = {"settings", "errors", "principal", "zones", "models", "record", "time_format"}
 # What the repository layer must never import: it sits under the HTTP, CLI, worker and export layers.
-ABOVE_REPO = ("api", "http", "app", "transport", "cli", "worker", "console", "export", "auth", "demo", "sources")
+ABOVE_REPO = ("actions", "http", "app", "cli", "worker", "console", "export", "auth", "demo", "sources")
 
 
 def module_name(path: Path) -> str:
@@ -149,14 +149,16 @@ def test_leaves_import_only_leaves() -> None:
 
 
 def test_nothing_reaches_up() -> None:
-    """The repository never imports the layers above it; api/ is imported only by the app and the console."""
+    """The repository never imports the layers above it; http/ only by the app; actions/ by http/ and the console."""
     wrong = []
     for m, targets in GRAPH.items():
         for t in targets:
             top = short(t).split(".")[0]
             if short(m).startswith("repo") and top in ABOVE_REPO:
                 wrong.append(f"{short(m)} -> {short(t)}")
-            if top in ("api", "http") and short(m).split(".")[0] not in ("api", "http", "app", "console"):
+            if top == "http" and short(m).split(".")[0] not in ("http", "app"):
+                wrong.append(f"{short(m)} -> {short(t)}")
+            if top == "actions" and short(m).split(".")[0] not in ("actions", "http", "console"):
                 wrong.append(f"{short(m)} -> {short(t)}")
     assert wrong == []
 
@@ -185,7 +187,6 @@ MAX_MODULE_LINES = 300
 MAX_FUNCTION_LINES = 50
 # Being rewritten by others right now (issue 9); each entry goes when that work lands.
 OVERSIZE_ALLOWED = {
-    "transport.py",  # replaced by http/ (plain FastAPI dependencies)
     "sources/asterisk.py:_row_parser",  # being optimised for PBX import speed
     "sources/asterisk.py:parse",  # the row closure inside _row_parser, the same work
     "sources/freeswitch.py:leg",  # being optimised for PBX import speed

@@ -20,12 +20,12 @@ from tests.contract import RECORD_FIELDS
 from tests.factories import make_tenant
 
 FILE_TYPES = {
-    "downloadpdf": "application/pdf",
-    "downloadcsv": "text/csv; charset=utf-8",
-    "downloadexcel": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    "downloadjsonl": "application/gzip",
+    "downloadPdf": "application/pdf",
+    "downloadCsv": "text/csv; charset=utf-8",
+    "downloadExcel": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "downloadJsonl": "application/gzip",
 }
-REQUEST_ENDPOINTS = {"exportlist", "exportstatus", "exportcancel", "changetitle"}
+REQUEST_ENDPOINTS = {"exportList", "exportStatus", "exportCancel", "changeTitle"}
 
 
 def _doc(client: TestClient) -> dict:
@@ -88,22 +88,22 @@ def _exercise(client: TestClient, engine: sa.Engine, storage, settings, doc: dic
     post(base + "list", {"limit": 5, "cursor": first["nextCursor"]})
     post(base + "list", {"limit": 5}, masked.creds)
     post(base + "masklist", {"limit": 50})
-    post(base + "reportcount", {"statuses": ["answered"]})
+    post(base + "reportCount", {"statuses": ["answered"]})
     for call_id in (calls[0]["callId"], calls[1]["callId"]):
         post(base + "detail", {"callId": call_id, "timezone": "Asia/Kolkata"})
     for group in ("agent", "day", "status"):
         post(base + "summary", {"groupBy": group})
-    post(base + "exportlist", {})
+    post(base + "exportList", {})
     some_id = next(iter(ids.values()))
-    post(base + "exportstatus", {"requestId": some_id})
-    post(base + "changetitle", {"requestId": some_id, "title": "renamed"})
-    post(base + "exportcancel", {"requestId": some_id})
-    post(base + "exportcsv", {"title": "pending"})
-    post(base + "exportlist", {"states": ["pending"]})
+    post(base + "exportStatus", {"requestId": some_id})
+    post(base + "changeTitle", {"requestId": some_id, "title": "renamed"})
+    post(base + "exportCancel", {"requestId": some_id})
+    post(base + "exportCsv", {"title": "pending"})
+    post(base + "exportList", {"states": ["pending"]})
     for path in paths:
         name = path.rsplit("/", 1)[-1]
         if name.startswith("download"):
-            fmt = next(k for k in ids if k.lower() == name[len("download") :])
+            fmt = name[len("download") :]
             post(path, {"requestId": ids[fmt]})
             post(path, {"requestId": "0" * 24})  # File Not Exists
             post(path, {"requestId": "nope"})  # Invalid parameter
@@ -171,9 +171,9 @@ def test_success_bodies_are_documented_in_full(answers):
         ("/api/v2/callreport/list", lambda b: b["data"][0].pop("agentId")),
         ("/api/v2/callreport/detail", lambda b: b["data"].pop("events")),
         ("/api/v2/callreport/summary", lambda b: b["totals"].pop("avgWaitTime")),
-        ("/api/v2/callreport/exportstatus", lambda b: b["data"].update(requestId="xyz")),
-        ("/api/v2/callreport/exportcsv", lambda b: b.update(status="error")),
-        ("/api/v2/callreport/reportcount", lambda b: b.update(count=None)),
+        ("/api/v2/callreport/exportStatus", lambda b: b["data"].update(requestId="xyz")),
+        ("/api/v2/callreport/exportCsv", lambda b: b.update(status="error")),
+        ("/api/v2/callreport/reportCount", lambda b: b.update(count=None)),
         ("/api/v2/auth/login", lambda b: b.pop("expiresAt")),
     ],
 )
@@ -197,4 +197,4 @@ def test_a_drifted_answer_fails_its_schema(answers, path, change):
 )
 def test_the_error_envelope_is_exact(answers, body):
     doc, _ = answers
-    assert _errors(doc, "/api/v2/callreport/reportcount", body) != []
+    assert _errors(doc, "/api/v2/callreport/reportCount", body) != []

@@ -181,7 +181,7 @@ def test_request_counters_move_by_endpoint_and_code(metered, tenant):
     def moved(name: str, **labels: str) -> float:
         return sample(after, name, **labels) - sample(before, name, **labels)
 
-    count, listing = "/api/v2/callreport/reportcount", "/api/v2/callreport/list"
+    count, listing = "/api/v2/callreport/reportCount", "/api/v2/callreport/list"
     assert moved("callreport_requests_total", endpoint=count, code="success") == 3
     assert moved("callreport_requests_total", endpoint=count, code="1014") == 1
     assert moved("callreport_requests_total", endpoint=listing, code="1000") == 1
@@ -313,7 +313,7 @@ def test_serve_with_two_processes_counts_every_request_in_every_scrape(tmp_path:
             with httpx.Client(base_url=base, timeout=10) as http:
                 assert http.post("/api/v2/callreport/reportCount", json=tenant.creds).json()["status"] == "success"
         seen = set()
-        key = ("callreport_requests_total", (("code", "success"), ("endpoint", "/api/v2/callreport/reportcount")))
+        key = ("callreport_requests_total", (("code", "success"), ("endpoint", "/api/v2/callreport/reportCount")))
         for _ in range(6):
             with httpx.Client(base_url=base, timeout=10) as http:
                 text = http.get("/metrics").text

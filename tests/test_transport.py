@@ -301,7 +301,6 @@ def test_codes_and_messages_of_the_table(client, who, engine):
 
 
 def test_download_and_export_request_messages_of_the_table(client, who):
-    pytest.importorskip("callreport.api.exports")
     unknown = secrets.token_hex(12)
     for name in ["downloadPdf", "downloadCsv", "downloadExcel"]:
         assert client.post(f"/api/v2/callreport/{name}", json={**who.creds, "requestId": unknown}).json() == {

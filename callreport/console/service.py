@@ -17,14 +17,14 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
 
 from callreport import errors, filters, record
-from callreport.api import auth as auth_api
-from callreport.api import calls as calls_api
-from callreport.api import downloads as downloads_api
-from callreport.api import exports as exports_api
+from callreport.actions import auth as auth_api
+from callreport.actions import calls as calls_api
+from callreport.actions import common
+from callreport.actions import downloads as downloads_api
+from callreport.actions import exports as exports_api
 from callreport.context import Ctx
 from callreport.principal import Principal
 from callreport.repo import browse
-from callreport.transport import describe_validation
 
 ApiError = errors.ApiError
 CallFilter = filters.CallFilter
@@ -49,7 +49,7 @@ def _valid(model: type[BaseModel], values: dict) -> Any:
     try:
         return model.model_validate(values)
     except ValidationError as exc:
-        raise errors.InvalidParameters(describe_validation(exc)) from None
+        raise errors.InvalidParameters(errors.describe_validation(exc)) from None
 
 
 # --- sessions -----------------------------------------------------------------------------------
@@ -103,7 +103,7 @@ def call_filter(values: dict) -> filters.CallFilter:
 
 def effective_zone(ctx: Ctx, values: dict) -> str:
     """The timezone the filter's dates and the times shown are in."""
-    return calls_api.resolved(ctx, call_filter(values)).timezone
+    return common.resolved(ctx, call_filter(values)).timezone
 
 
 def list_page(ctx: Ctx, values: dict, limit: int, cursor: str | None) -> dict:
@@ -130,7 +130,7 @@ def summary(ctx: Ctx, values: dict, group_by: str) -> dict:
 
 def heat_map(ctx: Ctx, values: dict) -> list[list[int]]:
     """Calls per day of week (Monday first) and hour of day, in the effective timezone."""
-    r = calls_api.resolved(ctx, call_filter(values))
+    r = common.resolved(ctx, call_filter(values))
     with ctx.engine.connect() as conn:
         return browse.heat_map(conn, ctx.principal, r)
 
@@ -184,12 +184,12 @@ def rename_export(ctx: Ctx, request_id: str, title: str) -> None:
 
 def cancel_export(ctx: Ctx, request_id: str) -> None:
     """The API's exportCancel."""
-    exports_api.export_cancel(ctx, _valid(exports_api.RequestIdParams, {"requestId": request_id}))
+    exports_api.export_cancel(ctx, _valid(common.RequestIdParams, {"requestId": request_id}))
 
 
 def download(ctx: Ctx, request_id: str) -> Response:
     """The API's download of the request's file (its format looked up first): the same bytes."""
-    params = _valid(exports_api.RequestIdParams, {"requestId": request_id})
+    params = _valid(common.RequestIdParams, {"requestId": request_id})
     fmt = exports_api.export_status(ctx, params)["data"]["format"]
     if fmt not in DOWNLOADS:
         raise errors.NotExists("File")

@@ -1,4 +1,4 @@
-"""POST /api/v2/sources/freeswitch: what mod_json_cdr posts, stored before the 200 (§11).
+"""What mod_json_cdr posts to /api/v2/sources/freeswitch (http/push.py), stored before the 200 (§11).
 
 FreeSWITCH keeps and retries a CDR it could not post, so every answer but 200 means "send it
 again": 401 for bad credentials, 400 for a body it cannot read, 503 while the database is away.
@@ -14,13 +14,9 @@ import logging
 import threading
 import time
 
-from fastapi import APIRouter, Request
-from fastapi.responses import Response
 from sqlalchemy.engine import Connection, Engine
-from starlette.concurrency import run_in_threadpool
 
 from callreport import db, errors, metrics
-from callreport.db import is_db_unavailable
 from callreport.repo import accounts as accounts_repo
 from callreport.repo import calls as queries
 from callreport.repo import sources as sources_repo
@@ -30,10 +26,8 @@ from callreport.sources.legs import Channels
 from callreport.sources.mapping import Mapping
 from callreport.sources.merge import build
 from callreport.sources.store import record_row
-from callreport.transport import error_response, json_response, read_body
 
 log = logging.getLogger("callreport.sources")
-router = APIRouter()
 KEY_SIZE = 255  # source_legs.call_key and leg_id
 PRUNE_EVERY = 60.0  # seconds between two prunes of old legs by one process
 _pruning = {"at": -PRUNE_EVERY}  # monotonic time of this process's last prune
@@ -46,7 +40,7 @@ class Unauthorized(errors.InvalidToken):
     http_status = 401
 
 
-def _status(exc: errors.ApiError, status: int) -> errors.ApiError:
+def with_status(exc: errors.ApiError, status: int) -> errors.ApiError:
     exc.http_status = status
     return exc
 
@@ -65,35 +59,7 @@ def basic_credentials(header: str | None) -> tuple[str, str]:
     return username, password
 
 
-@router.post(credentials.PUSH_PATH, include_in_schema=False)
-async def freeswitch_push(request: Request) -> Response:
-    """One mod_json_cdr post: 200 once the call is stored or deliberately skipped."""
-    state = request.app.state
-    try:
-        username, password = basic_credentials(request.headers.get("authorization"))
-        try:
-            raw = await read_body(request, state.settings.body_limit_bytes)
-        except errors.ApiError as exc:
-            raise _status(exc, 400) from None
-        result = await run_in_threadpool(receive, state.engine, username, password, raw)
-    except Unauthorized as exc:
-        response = error_response(exc)
-        response.headers["www-authenticate"] = 'Basic realm="callreport", charset="UTF-8"'
-        return response
-    except errors.ApiError as exc:
-        return error_response(exc)
-    except Exception as exc:  # never a traceback: 503 tells FreeSWITCH to keep the CDR and retry
-        if is_db_unavailable(exc):
-            log.warning("freeswitch push: database unavailable: %s", exc.__class__.__name__)
-            return error_response(_status(errors.DatabaseUnavailable(), 503))
-        log.exception("freeswitch push failed")
-        return error_response(_status(errors.SomethingWentWrong(), 503))
-    if _prune_due():
-        await run_in_threadpool(prune_legs, state.engine, state.settings.source_leg_retention_hours)
-    return json_response({"status": "success", **result})
-
-
-def _prune_due() -> bool:
+def prune_due() -> bool:
     """True at most once every PRUNE_EVERY seconds in this process (and then it is this caller's turn)."""
     now = time.monotonic()
     with _prune_lock:
@@ -128,9 +94,9 @@ def receive(engine: Engine, username: str, password: str, raw: bytes) -> dict:
         doc = freeswitch.document(raw)
         leg = freeswitch.leg(doc, "push", mapping, Channels(mapping))
     except freeswitch.BadDocument as exc:
-        raise _status(errors.InvalidRequestData(f"The CDR {exc}."), 400) from None
+        raise with_status(errors.InvalidRequestData(f"The CDR {exc}."), 400) from None
     if len(leg.key) > KEY_SIZE or len(leg.leg_id) > KEY_SIZE:
-        raise _status(errors.InvalidRequestData("The CDR's uuid is longer than 255 characters."), 400)
+        raise with_status(errors.InvalidRequestData("The CDR's uuid is longer than 255 characters."), 400)
     with db.writing(engine) as conn:
         _keep_leg(conn, source, leg.key, leg.leg_id, _slim(doc))
         outcome = _call(conn, source, leg.key, mapping)

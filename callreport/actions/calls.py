@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StrictInt, StrictStr, field_validator
-from sqlalchemy.engine import Connection
 
-from callreport import db, errors, filters, metrics
-from callreport import responses as R
+from callreport import db, errors, metrics
+from callreport.actions.common import budgeted, resolved
 from callreport.context import Ctx
 from callreport.export.columns import record, records
 from callreport.filters import CallFilter
@@ -18,11 +15,8 @@ from callreport.ingest import IngestParams, to_rows
 from callreport.record import GROUPS, STRICT
 from callreport.repo import calls as calls_repo
 from callreport.repo.calls import totals_of
-from callreport.transport import Api
 from callreport.zones import check_timezone
 
-api = Api("/api/v2/callreport")
-TAGS = ["calls"]
 FIELDS = [c.name for c in calls_repo.ROW_COLUMNS]
 
 
@@ -57,22 +51,6 @@ class SummaryParams(CallFilter):
     groupBy: GroupBy = "agent"
 
 
-def resolved(ctx: Ctx, f: CallFilter) -> filters.Resolved:
-    """The filter's times fixed in the effective timezone, or 1000 (also for a too short customerNumber)."""
-    try:
-        filters.check_number_filter(f, ctx.principal.sees_numbers)
-        return filters.resolve(f, ctx.principal.account_tz)
-    except ValueError as exc:
-        raise errors.InvalidParameters(f"{exc}.") from None
-
-
-@contextmanager
-def budgeted(ctx: Ctx) -> Iterator[Connection]:
-    """A connection whose queries may run CALLREPORT_QUERY_TIMEOUT_SECONDS (§9 Cost), then 1000."""
-    with ctx.engine.connect() as conn, db.time_budget(conn, ctx.settings.query_timeout_seconds):
-        yield conn
-
-
 def _page(ctx: Ctx, p: ListParams, masked: bool) -> dict:
     r = resolved(ctx, p)
     with budgeted(ctx) as conn:
@@ -84,19 +62,16 @@ def _page(ctx: Ctx, p: ListParams, masked: bool) -> dict:
     return {"data": data, "page": p.page, "limit": p.limit, "nextCursor": next_cursor}
 
 
-@api.endpoint("list", ListParams, tags=TAGS, response=R.ListResponse)
 def list_calls(ctx: Ctx, p: ListParams) -> dict:
     """A page of calls matching the filters (numbers masked without VIEW_NUMBER)."""
     return _page(ctx, p, masked=not ctx.principal.sees_numbers)
 
 
-@api.endpoint("masklist", ListParams, tags=TAGS, response=R.ListResponse)
 def mask_list(ctx: Ctx, p: ListParams) -> dict:
     """A page of calls with caller and customer numbers always masked."""
     return _page(ctx, p, masked=True)
 
 
-@api.endpoint("reportCount", CallFilter, tags=TAGS, response=R.CountResponse)
 def report_count(ctx: Ctx, p: CallFilter) -> dict:
     """How many calls match the filters."""
     r = resolved(ctx, p)
@@ -104,7 +79,6 @@ def report_count(ctx: Ctx, p: CallFilter) -> dict:
         return {"count": calls_repo.count(conn, ctx.principal, r)}
 
 
-@api.endpoint("detail", DetailParams, tags=TAGS, response=R.DetailResponse)
 def detail(ctx: Ctx, p: DetailParams) -> dict:
     """One call with its events."""
     r = resolved(ctx, CallFilter(timezone=p.timezone))
@@ -129,7 +103,6 @@ def _figures(g: dict) -> dict:
     }
 
 
-@api.endpoint("summary", SummaryParams, tags=TAGS, response=R.SummaryResponse)
 def summary(ctx: Ctx, p: SummaryParams) -> dict:
     """Totals per agent, day, hour, status, direction, callType, campaign, department, disposition or queue."""
     r = resolved(ctx, p)
@@ -145,7 +118,6 @@ def summary(ctx: Ctx, p: SummaryParams) -> dict:
     return {"data": data, "totals": _figures(totals_of(groups))}
 
 
-@api.endpoint("ingest", IngestParams, permission="INGEST_CALL_LOG", ingest=True, tags=TAGS, response=R.IngestResponse)
 def ingest(ctx: Ctx, p: IngestParams) -> dict:
     """Load up to 10,000 call records atomically; an existing callId is replaced."""
     from zoneinfo import ZoneInfo

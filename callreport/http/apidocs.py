@@ -9,7 +9,7 @@ from fastapi.openapi.docs import get_redoc_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-ASSETS = Path(__file__).parent / "static" / "apidocs"
+ASSETS = Path(__file__).parent.parent / "static" / "apidocs"
 ASSETS_PATH = "/docs/assets"
 # Relative URLs: the pages keep working behind a proxy that serves the app under a path prefix.
 _REL = ASSETS_PATH.lstrip("/")

@@ -7,14 +7,9 @@ from typing import Annotated
 from pydantic import BaseModel, Field, StrictStr
 
 from callreport import auth, db, errors
-from callreport import responses as R
 from callreport.context import Ctx
-from callreport.filters import STRICT
+from callreport.record import STRICT
 from callreport.time_format import account_time
-from callreport.transport import Api
-
-api = Api("/api/v2/auth")
-TAGS = ["auth"]
 
 
 class LoginParams(BaseModel):
@@ -32,7 +27,6 @@ class LogoutParams(BaseModel):
     ssid: Annotated[StrictStr, Field(min_length=1, max_length=200)]
 
 
-@api.endpoint("login", LoginParams, authenticated=False, tags=TAGS, response=R.LoginResponse)
 def login(ctx: Ctx, p: LoginParams) -> dict:
     """Open a session (ssid) with a username and password."""
     s = ctx.settings
@@ -50,7 +44,6 @@ def login(ctx: Ctx, p: LoginParams) -> dict:
     return {**out, "expiresAt": account_time(out["expiresAt"], tz)}
 
 
-@api.endpoint("logout", LogoutParams, authenticated=False, tags=TAGS, response=R.Done)
 def logout(ctx: Ctx, p: LogoutParams) -> dict:
     """End a session: its ssid stops working at once."""
     with db.writing(ctx.engine) as conn:

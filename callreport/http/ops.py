@@ -15,7 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
 
 from callreport import db, errors, metrics
-from callreport.transport import error_response, json_response
+from callreport.http.wire import error_response, json_response
 
 log = logging.getLogger("callreport.ops")
 READY_TIMEOUT_SECONDS = 2.0  # the network timeout of each check: a store or database silent this long is down

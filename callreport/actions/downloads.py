@@ -9,14 +9,12 @@ from urllib.parse import quote
 from fastapi.responses import Response, StreamingResponse
 
 from callreport import errors, jobs
-from callreport.api.exports import TAGS, RequestIdParams
+from callreport.actions.common import RequestIdParams
 from callreport.context import Ctx
 from callreport.export.formats import FORMATS, Format
 from callreport.repo import exports as exports_repo
 from callreport.storage import StorageError, StorageMissing
-from callreport.transport import Api
 
-api = Api("/api/v2/callreport")
 ASCII_SAFE = re.compile(r"[^A-Za-z0-9 ._-]")
 
 
@@ -62,10 +60,5 @@ def _downloader(fmt: Format) -> Callable[[Ctx, RequestIdParams], Response]:
     return download
 
 
-# format -> its download handler, each registered as download<suffix>.
-DOWNLOADERS = {
-    name: api.endpoint(fmt.download_endpoint, RequestIdParams, download=True, media_type=fmt.media_type, tags=TAGS)(
-        _downloader(fmt)
-    )
-    for name, fmt in FORMATS.items()
-}
+# format -> its download handler (download<suffix> on the API).
+DOWNLOADERS = {name: _downloader(fmt) for name, fmt in FORMATS.items()}

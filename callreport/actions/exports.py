@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
-import re
 import time
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
@@ -15,20 +14,16 @@ from pydantic import BaseModel, Field, StrictInt, StrictStr, field_validator
 from sqlalchemy.engine import Row
 
 from callreport import db, errors, jobs
-from callreport import responses as R
-from callreport.api.calls import resolved
+from callreport.actions.common import RequestIdParams, resolved
 from callreport.context import Ctx
 from callreport.export.columns import resolve_columns
 from callreport.export.formats import FORMATS, NAMES, Format
 from callreport.export.words import default_title, filters_in_words
-from callreport.filters import STRICT, CallFilter
+from callreport.filters import CallFilter
+from callreport.record import STRICT
 from callreport.repo import exports as exports_repo
 from callreport.time_format import account_time
-from callreport.transport import Api
 
-api = Api("/api/v2/callreport")
-TAGS = ["exports"]
-REQUEST_ID = re.compile(r"^[0-9a-f]{24}$")
 IDEMPOTENCY_WINDOW = 24 * 3600
 Title = Annotated[StrictStr, Field(min_length=1, max_length=200)]
 ColumnName = Annotated[StrictStr, Field(max_length=100)]
@@ -54,13 +49,6 @@ class ExportParams(CallFilter):
             except KeyError as exc:
                 raise ValueError(f"{exc.args[0]!r} is not a record field or callAnalysis.<key>") from None
         return v
-
-
-class RequestIdParams(BaseModel):
-    """An export request's id."""
-
-    model_config = STRICT
-    requestId: Annotated[StrictStr, Field(pattern=REQUEST_ID.pattern)]
 
 
 class TitleParams(RequestIdParams):
@@ -150,11 +138,8 @@ def _exporter(fmt: Format) -> Callable[[Ctx, ExportParams], dict]:
     return export
 
 
-# format -> its export handler, each registered as export<suffix>.
-EXPORTERS = {
-    name: api.endpoint(fmt.export_endpoint, ExportParams, tags=TAGS, response=R.ExportCreated)(_exporter(fmt))
-    for name, fmt in FORMATS.items()
-}
+# format -> its export handler (export<suffix> on the API).
+EXPORTERS = {name: _exporter(fmt) for name, fmt in FORMATS.items()}
 
 
 def present(row: Row, account_tz: str) -> dict:
@@ -184,7 +169,6 @@ def present(row: Row, account_tz: str) -> dict:
     }
 
 
-@api.endpoint("exportList", ListParams, tags=TAGS, response=R.ExportListResponse)
 def export_list(ctx: Ctx, p: ListParams) -> dict:
     """The export requests this user may see, newest first."""
     states = list(p.states) if p.states else None
@@ -201,13 +185,11 @@ def _visible(ctx: Ctx, request_id: str) -> Row:
     return row
 
 
-@api.endpoint("exportStatus", RequestIdParams, tags=TAGS, response=R.ExportRequestResponse)
 def export_status(ctx: Ctx, p: RequestIdParams) -> dict:
     """One export request: its state, progress, row count and file."""
     return {"data": present(_visible(ctx, p.requestId), ctx.principal.account_tz)}
 
 
-@api.endpoint("changeTitle", TitleParams, tags=TAGS, response=R.TitleChanged)
 def change_title(ctx: Ctx, p: TitleParams) -> dict:
     """Rename an export request (the title names the downloaded file)."""
     # Visibility is part of the UPDATE itself: no check made in another transaction to go stale.
@@ -219,7 +201,6 @@ def change_title(ctx: Ctx, p: TitleParams) -> dict:
     return {"message": "Title updated", "data": present(row, ctx.principal.account_tz)}
 
 
-@api.endpoint("exportCancel", RequestIdParams, tags=TAGS, response=R.ExportRequestResponse)
 def export_cancel(ctx: Ctx, p: RequestIdParams) -> dict:
     """Stop a pending or running export; a finished one is left as it is."""
     with db.writing(ctx.engine) as conn:

@@ -1,0 +1,1 @@
+"""What each endpoint does, for the HTTP API (callreport/http/) and the console alike: (ctx, params) -> dict."""
