@@ -25,12 +25,12 @@ from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Met
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from callreport import __version__, db
+from callreport.jobs import STATES
 from callreport.export.formats import FORMATS
 from callreport.repo import job_figures
 
 log = logging.getLogger("callreport.metrics")
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
-STATES = ("pending", "running", "done", "failed", "cancelled", "expired")
 SCRAPE_QUERY_SECONDS = 5.0
 # A list call takes ~2 ms, an ingest of 10,000 records ~1 s: buckets from 1 ms to 30 s.
 REQUEST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)

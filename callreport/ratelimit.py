@@ -67,15 +67,12 @@ class RateLimiter:
         self.per_minute = per_minute
         self.prefix = prefix
         self.local = LocalCounts()
-        self._sync: Any = None
         self._async: Any = None
         self._paused_until = 0.0
         if redis_url and per_minute > 0:
-            import redis
             import redis.asyncio
 
             opts = {"socket_timeout": REDIS_TIMEOUT, "socket_connect_timeout": REDIS_TIMEOUT}
-            self._sync = redis.Redis.from_url(redis_url, **opts).register_script(HIT_SCRIPT)
             self._async = redis.asyncio.Redis.from_url(redis_url, **opts).register_script(HIT_SCRIPT)
 
     @property
@@ -83,13 +80,13 @@ class RateLimiter:
         """Whether any limit applies (0 or less turns it off)."""
         return self.per_minute > 0
 
-    def check_user(self, user_id: str) -> None:
-        """Count one request of an authenticated user; 1050 if it is over the limit (sync: worker thread)."""
+    async def check_user(self, user_id: str) -> None:
+        """Count one request of an authenticated user; 1050 if it is over the limit."""
         if not self.enabled:
             return
         number, left = _window(time.time())
         key = f"{self.prefix}:user:{user_id}:{number}"
-        count = self._shared_sync(key, 1)
+        count = await self._shared_async(key, 1)
         if count is None:
             count = self.local.add(key, number, 1)
         self._refuse_over(count, left, "this user")
@@ -122,21 +119,12 @@ class RateLimiter:
                 f"More than {self.per_minute} requests a minute from {who}; retry after {left} s.", retry_after=left
             )
 
-    def _shared_sync(self, key: str, n: int) -> int | None:
-        if self._sync is None or time.monotonic() < self._paused_until:
-            return None
-        try:
-            return int(self._sync(keys=[key], args=[n, WINDOW * 1000 + 1000]))
-        except Exception as exc:  # any Redis failure: count locally (fail open to per-process limits)
-            self._redis_failed(exc)
-            return None
-
     async def _shared_async(self, key: str, n: int) -> int | None:
         if self._async is None or time.monotonic() < self._paused_until:
             return None
         try:
             return int(await self._async(keys=[key], args=[n, WINDOW * 1000 + 1000]))
-        except Exception as exc:  # as above
+        except Exception as exc:  # any Redis failure: count locally (fail open to per-process limits)
             self._redis_failed(exc)
             return None
 
@@ -152,5 +140,3 @@ class RateLimiter:
         """Close the Redis connections (lifespan end)."""
         if self._async is not None:
             await self._async.registered_client.aclose()
-        if self._sync is not None:
-            self._sync.registered_client.close()

@@ -96,24 +96,28 @@ def _revoke(conn: Connection, now: int, which: Any, kind: str) -> int:
     return conn.execute(credentials.update().where(*live).values(revoked_at=now)).rowcount
 
 
+# Built once: every API request runs it, and building the statement cost more than running it.
+_CREDENTIAL = (
+    sa.select(
+        credentials.c.secret_hash,
+        credentials.c.user_id,
+        credentials.c.expires_at,
+        credentials.c.revoked_at,
+        users.c.permissions,
+        users.c.agents,
+        accounts.c.id.label("account_id"),
+        accounts.c.name.label("account_name"),
+        accounts.c.timezone,
+    )
+    .join(users, users.c.id == credentials.c.user_id)
+    .join(accounts, accounts.c.id == users.c.account_id)
+    .where(credentials.c.secret_hash == sa.bindparam("secret_hash"), credentials.c.kind == sa.bindparam("kind"))
+)
+
+
 def credential(conn: Connection, secret_hash: str, kind: str) -> Row | None:
     """The credential with that hash, with its user's permissions and agents and its account."""
-    return conn.execute(
-        sa.select(
-            credentials.c.secret_hash,
-            credentials.c.user_id,
-            credentials.c.expires_at,
-            credentials.c.revoked_at,
-            users.c.permissions,
-            users.c.agents,
-            accounts.c.id.label("account_id"),
-            accounts.c.name.label("account_name"),
-            accounts.c.timezone,
-        )
-        .join(users, users.c.id == credentials.c.user_id)
-        .join(accounts, accounts.c.id == users.c.account_id)
-        .where(credentials.c.secret_hash == secret_hash, credentials.c.kind == kind)
-    ).first()
+    return conn.execute(_CREDENTIAL, {"secret_hash": secret_hash, "kind": kind}).first()
 
 
 def password_of(conn: Connection, username: str) -> Row | None:
