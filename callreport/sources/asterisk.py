@@ -6,10 +6,10 @@ import csv
 import io
 import re
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
+from callreport.sources.clock import FIRST_YEAR, clock
 from callreport.sources.legs import Channels, Leg, Outcome, Rejected
 from callreport.sources.mapping import Mapping
 from callreport.sources.merge import merge
@@ -53,10 +53,8 @@ FREEPBX = (
     "dst_cnam",
 )  # fmt: skip  (a re-save adds unlabelled columns after dst_cnam: they are not read)
 DATE = re.compile(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d|\d{1,2}/\d{1,2}/\d{4} ")
-SLASH = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})[ T](\d{1,2}):(\d\d)(?::(\d\d))?")
 OUTCOMES = {"ANSWERED": "answered", "BUSY": "busy", "NO ANSWER": "noanswer"}  # FAILED, CONGESTION: failed
 EMPTY = ("", "NULL")
-FIRST_YEAR = 1980  # MySQL's sentinel dates (0000-00-00, 1000-01-01) are placeholders, not calls
 
 RowReader = Callable[[list[str], int], "Leg | str"]
 
@@ -165,7 +163,7 @@ def _row_parser(columns: dict[str, int], mapping: Mapping) -> RowReader:
     i_acct, i_did = get("accountcode"), get("did")
     if None in (i_start, i_dur, i_bill, i_disp, i_chan, i_src, i_dst):
         return _fails("lacks one of the columns calldate/start, duration, billsec, disposition, channel, src, dst")
-    moment = _clock(mapping)
+    moment = clock(mapping)
     side = Channels(mapping).asterisk
     # A column the layout lacks reads as the empty string at index -1 (parse appends it to each row).
     has_answer, has_end = i_answer is not None, i_end is not None
@@ -238,50 +236,6 @@ def _row_parser(columns: dict[str, int], mapping: Mapping) -> RowReader:
         )
 
     return parse
-
-
-def _clock(mapping: Mapping) -> Callable[[str], float]:
-    """Text time in the PBX's zone to epoch seconds; D/M/YYYY (or M/D with day_first off) too."""
-    zone = UTC if mapping.timezone == "UTC" else mapping.zone
-    day_first = mapping.day_first
-    fromiso = datetime.fromisoformat
-    minutes: dict[str, float] = {}
-    others: dict[str, float] = {}
-
-    def moment(text: str) -> float:
-        # Rows are in time order, so a minute's epoch (zone offset and all) is worked out once and
-        # its seconds added: 10x cheaper than a datetime per text. Zone changes fall on whole minutes.
-        if len(text) == 19 and text[16] == ":" and text[13] == ":" and text[10] in " T" and text[4] == "-":
-            sec = text[17:]
-            if sec.isdigit() and sec.isascii() and sec < "60":
-                base = minutes.get(minute := text[:16])
-                if base is None:
-                    if len(minutes) > 4096:
-                        minutes.clear()
-                    base = minutes[minute] = _parse(minute)
-                return base + int(sec)
-        hit = others.get(text)
-        if hit is None:
-            if len(others) > 4096:
-                others.clear()
-            hit = others[text] = _parse(text)
-        return hit
-
-    def _parse(text: str) -> float:
-        if "/" in text:
-            m = SLASH.fullmatch(text.strip())
-            if m is None:
-                raise ValueError(text)
-            a, b, year, hour, minute, second = m.groups()
-            day, month = (a, b) if day_first else (b, a)
-            when = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second or 0))
-        else:
-            when = fromiso(text)
-        if when.year < FIRST_YEAR:
-            raise ValueError(text)
-        return when.replace(tzinfo=zone).timestamp()
-
-    return moment
 
 
 def read_files(paths: Iterable[Path], mapping: Mapping) -> Iterator[tuple[Path, Outcome]]:
