@@ -153,24 +153,16 @@ def _fails(reason: str) -> RowReader:
 
 
 def _row_parser(columns: dict[str, int], mapping: Mapping) -> RowReader:
-    """The per-row path: indices bound once, no lookups by name per row."""
+    """The per-row path: indices bound once, no lookups by name per row; a row's times are checked here."""
     get = columns.get
-    i_start = get("start", get("calldate"))
-    i_answer, i_end = get("answer"), get("end")
-    i_dur, i_bill, i_disp = get("duration"), get("billsec"), get("disposition")
-    i_uid, i_link, i_chan, i_dchan = get("uniqueid"), get("linkedid"), get("channel"), get("dstchannel")
-    i_src, i_dst, i_ctx, i_app, i_data = get("src"), get("dst"), get("dcontext"), get("lastapp"), get("lastdata")
-    i_acct, i_did = get("accountcode"), get("did")
-    if None in (i_start, i_dur, i_bill, i_disp, i_chan, i_src, i_dst):
+    i_start, i_dur, i_bill, i_disp = get("start", get("calldate")), get("duration"), get("billsec"), get("disposition")
+    if None in (i_start, i_dur, i_bill, i_disp, get("channel"), get("src"), get("dst")):
         return _fails("lacks one of the columns calldate/start, duration, billsec, disposition, channel, src, dst")
     moment = clock(mapping)
-    side = Channels(mapping).asterisk
+    make_leg = _leg_maker(columns, mapping)
     # A column the layout lacks reads as the empty string at index -1 (parse appends it to each row).
-    has_answer, has_end = i_answer is not None, i_end is not None
-    i_answer, i_end, i_uid, i_link, i_dchan, i_ctx, i_app, i_data, i_acct, i_did = (
-        -1 if i is None else i for i in (i_answer, i_end, i_uid, i_link, i_dchan, i_ctx, i_app, i_data, i_acct, i_did)
-    )
-    raw_columns = columns
+    has_answer, has_end = "answer" in columns, "end" in columns
+    i_answer, i_end = get("answer", -1), get("end", -1)
 
     def parse(row: list[str], line: int) -> Leg | str:
         text = row[i_start]
@@ -184,20 +176,36 @@ def _row_parser(columns: dict[str, int], mapping: Mapping) -> RowReader:
             return f"duration {row[i_dur][:20]!r} or billsec {row[i_bill][:20]!r} is not a number"
         row.append("")  # the -1 of missing columns; Leg.field reads only indices of `columns`
         disposition = row[i_disp]
-        answered = disposition == "ANSWERED"
         try:
             text = row[i_answer]
             answer = moment(text) if text else None
             end = moment(row[i_end]) if has_end else start + duration
         except ValueError:
             return "answer or end is not a time"
-        if not has_answer and answered:
+        if not has_answer and disposition == "ANSWERED":
             answer = start + duration - billsec  # a cdr table keeps no answer time: it is calldate + ring time
         if end < start or billsec < 0 or duration < 0:
             return "ends before it starts"
+        return make_leg(row, line, start, answer, end, billsec, disposition)
+
+    return parse
+
+
+# The columns a leg reads besides its times; a layout may lack them (then they read as "").
+OPTIONAL = ("uniqueid", "linkedid", "dstchannel", "dcontext", "lastapp", "lastdata", "accountcode", "did")
+
+
+def _leg_maker(columns: dict[str, int], mapping: Mapping) -> Callable[..., Leg]:
+    """The rest of a row whose times are read, as a Leg: channels, key, queue; the row ends with the "" of -1."""
+    i_chan, i_src, i_dst = columns["channel"], columns["src"], columns["dst"]
+    i_uid, i_link, i_dchan, i_ctx, i_app, i_data, i_acct, i_did = (columns.get(name, -1) for name in OPTIONAL)
+    side = Channels(mapping).asterisk
+
+    def make_leg(
+        row: list[str], line: int, start: float, answer: float | None, end: float, billsec: int, disposition: str
+    ) -> Leg:
         channel, dstchannel, app, uniqueid = row[i_chan], row[i_dchan], row[i_app], row[i_uid]
-        # MySQL exports write NULL for an empty column
-        if dstchannel == "NULL":
+        if dstchannel == "NULL":  # MySQL exports write NULL for an empty column
             dstchannel = ""
         if app == "NULL":
             app = ""
@@ -225,17 +233,17 @@ def _row_parser(columns: dict[str, int], mapping: Mapping) -> RowReader:
             to_ext=to_ext,
             to_trunk=to_trunk,
             context=context if context != "NULL" else "",
-            connected=answered and bool(dstchannel),
+            connected=disposition == "ANSWERED" and bool(dstchannel),
             outcome=OUTCOMES.get(disposition, "failed"),
             queue=queue,
             did=(did if did != "NULL" else "") or None,
             app=app,
             note=f"{channel} > {dstchannel or app or '-'}",
             accountcode=account if account != "NULL" else "",
-            raw=(row, raw_columns),
+            raw=(row, columns),
         )
 
-    return parse
+    return make_leg
 
 
 def read_files(paths: Iterable[Path], mapping: Mapping) -> Iterator[tuple[Path, Outcome]]:
