@@ -6,10 +6,10 @@ import csv
 import io
 import re
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
+from callreport.sources.clock import FIRST_YEAR, clock
 from callreport.sources.legs import Channels, Leg, Outcome, Rejected
 from callreport.sources.mapping import Mapping
 from callreport.sources.merge import merge
@@ -53,10 +53,8 @@ FREEPBX = (
     "dst_cnam",
 )  # fmt: skip  (a re-save adds unlabelled columns after dst_cnam: they are not read)
 DATE = re.compile(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d|\d{1,2}/\d{1,2}/\d{4} ")
-SLASH = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})[ T](\d{1,2}):(\d\d)(?::(\d\d))?")
 OUTCOMES = {"ANSWERED": "answered", "BUSY": "busy", "NO ANSWER": "noanswer"}  # FAILED, CONGESTION: failed
 EMPTY = ("", "NULL")
-FIRST_YEAR = 1980  # MySQL's sentinel dates (0000-00-00, 1000-01-01) are placeholders, not calls
 
 RowReader = Callable[[list[str], int], "Leg | str"]
 
@@ -155,24 +153,16 @@ def _fails(reason: str) -> RowReader:
 
 
 def _row_parser(columns: dict[str, int], mapping: Mapping) -> RowReader:
-    """The per-row path: indices bound once, no lookups by name per row."""
+    """The per-row path: indices bound once, no lookups by name per row; a row's times are checked here."""
     get = columns.get
-    i_start = get("start", get("calldate"))
-    i_answer, i_end = get("answer"), get("end")
-    i_dur, i_bill, i_disp = get("duration"), get("billsec"), get("disposition")
-    i_uid, i_link, i_chan, i_dchan = get("uniqueid"), get("linkedid"), get("channel"), get("dstchannel")
-    i_src, i_dst, i_ctx, i_app, i_data = get("src"), get("dst"), get("dcontext"), get("lastapp"), get("lastdata")
-    i_acct, i_did = get("accountcode"), get("did")
-    if None in (i_start, i_dur, i_bill, i_disp, i_chan, i_src, i_dst):
+    i_start, i_dur, i_bill, i_disp = get("start", get("calldate")), get("duration"), get("billsec"), get("disposition")
+    if None in (i_start, i_dur, i_bill, i_disp, get("channel"), get("src"), get("dst")):
         return _fails("lacks one of the columns calldate/start, duration, billsec, disposition, channel, src, dst")
-    moment = _clock(mapping)
-    side = Channels(mapping).asterisk
+    moment = clock(mapping)
+    make_leg = _leg_maker(columns, mapping)
     # A column the layout lacks reads as the empty string at index -1 (parse appends it to each row).
-    has_answer, has_end = i_answer is not None, i_end is not None
-    i_answer, i_end, i_uid, i_link, i_dchan, i_ctx, i_app, i_data, i_acct, i_did = (
-        -1 if i is None else i for i in (i_answer, i_end, i_uid, i_link, i_dchan, i_ctx, i_app, i_data, i_acct, i_did)
-    )
-    raw_columns = columns
+    has_answer, has_end = "answer" in columns, "end" in columns
+    i_answer, i_end = get("answer", -1), get("end", -1)
 
     def parse(row: list[str], line: int) -> Leg | str:
         text = row[i_start]
@@ -186,20 +176,36 @@ def _row_parser(columns: dict[str, int], mapping: Mapping) -> RowReader:
             return f"duration {row[i_dur][:20]!r} or billsec {row[i_bill][:20]!r} is not a number"
         row.append("")  # the -1 of missing columns; Leg.field reads only indices of `columns`
         disposition = row[i_disp]
-        answered = disposition == "ANSWERED"
         try:
             text = row[i_answer]
             answer = moment(text) if text else None
             end = moment(row[i_end]) if has_end else start + duration
         except ValueError:
             return "answer or end is not a time"
-        if not has_answer and answered:
+        if not has_answer and disposition == "ANSWERED":
             answer = start + duration - billsec  # a cdr table keeps no answer time: it is calldate + ring time
         if end < start or billsec < 0 or duration < 0:
             return "ends before it starts"
+        return make_leg(row, line, start, answer, end, billsec, disposition)
+
+    return parse
+
+
+# The columns a leg reads besides its times; a layout may lack them (then they read as "").
+OPTIONAL = ("uniqueid", "linkedid", "dstchannel", "dcontext", "lastapp", "lastdata", "accountcode", "did")
+
+
+def _leg_maker(columns: dict[str, int], mapping: Mapping) -> Callable[..., Leg]:
+    """The rest of a row whose times are read, as a Leg: channels, key, queue; the row ends with the "" of -1."""
+    i_chan, i_src, i_dst = columns["channel"], columns["src"], columns["dst"]
+    i_uid, i_link, i_dchan, i_ctx, i_app, i_data, i_acct, i_did = (columns.get(name, -1) for name in OPTIONAL)
+    side = Channels(mapping).asterisk
+
+    def make_leg(
+        row: list[str], line: int, start: float, answer: float | None, end: float, billsec: int, disposition: str
+    ) -> Leg:
         channel, dstchannel, app, uniqueid = row[i_chan], row[i_dchan], row[i_app], row[i_uid]
-        # MySQL exports write NULL for an empty column
-        if dstchannel == "NULL":
+        if dstchannel == "NULL":  # MySQL exports write NULL for an empty column
             dstchannel = ""
         if app == "NULL":
             app = ""
@@ -227,61 +233,17 @@ def _row_parser(columns: dict[str, int], mapping: Mapping) -> RowReader:
             to_ext=to_ext,
             to_trunk=to_trunk,
             context=context if context != "NULL" else "",
-            connected=answered and bool(dstchannel),
+            connected=disposition == "ANSWERED" and bool(dstchannel),
             outcome=OUTCOMES.get(disposition, "failed"),
             queue=queue,
             did=(did if did != "NULL" else "") or None,
             app=app,
             note=f"{channel} > {dstchannel or app or '-'}",
             accountcode=account if account != "NULL" else "",
-            raw=(row, raw_columns),
+            raw=(row, columns),
         )
 
-    return parse
-
-
-def _clock(mapping: Mapping) -> Callable[[str], float]:
-    """Text time in the PBX's zone to epoch seconds; D/M/YYYY (or M/D with day_first off) too."""
-    zone = UTC if mapping.timezone == "UTC" else mapping.zone
-    day_first = mapping.day_first
-    fromiso = datetime.fromisoformat
-    minutes: dict[str, float] = {}
-    others: dict[str, float] = {}
-
-    def moment(text: str) -> float:
-        # Rows are in time order, so a minute's epoch (zone offset and all) is worked out once and
-        # its seconds added: 10x cheaper than a datetime per text. Zone changes fall on whole minutes.
-        if len(text) == 19 and text[16] == ":" and text[13] == ":" and text[10] in " T" and text[4] == "-":
-            sec = text[17:]
-            if sec.isdigit() and sec.isascii() and sec < "60":
-                base = minutes.get(minute := text[:16])
-                if base is None:
-                    if len(minutes) > 4096:
-                        minutes.clear()
-                    base = minutes[minute] = _parse(minute)
-                return base + int(sec)
-        hit = others.get(text)
-        if hit is None:
-            if len(others) > 4096:
-                others.clear()
-            hit = others[text] = _parse(text)
-        return hit
-
-    def _parse(text: str) -> float:
-        if "/" in text:
-            m = SLASH.fullmatch(text.strip())
-            if m is None:
-                raise ValueError(text)
-            a, b, year, hour, minute, second = m.groups()
-            day, month = (a, b) if day_first else (b, a)
-            when = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second or 0))
-        else:
-            when = fromiso(text)
-        if when.year < FIRST_YEAR:
-            raise ValueError(text)
-        return when.replace(tzinfo=zone).timestamp()
-
-    return moment
+    return make_leg
 
 
 def read_files(paths: Iterable[Path], mapping: Mapping) -> Iterator[tuple[Path, Outcome]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qs, unquote
 
 import orjson
@@ -128,45 +128,33 @@ def leg(doc: dict, where: str, mapping: Mapping, channels: Channels) -> Leg:
         raise BadDocument("lacks uuid, start or end time")
     direction = v.get("direction") or (doc.get("channel_data") or {}).get("direction") or "inbound"
     a_leg = direction == "inbound"
-    own_ext, own_trunk = channels.freeswitch(p.get("chan_name") or "", v.get("sip_gateway_name"))
     side = v.get("cc_side")
     agent = _agent(v.get("cc_agent")) if side else None
-    if a_leg:
-        bridge = v.get("bridge_channel") or ""
-        to_ext, to_trunk = channels.freeswitch(bridge, None) if bridge else (None, False)
-        # a member leg is answered by an agent at cc_queue_answered_epoch, not when the IVR answered it
-        agent_answer = _epoch(v, "cc_queue_answered") if side == "member" else None
-        connected = answer is not None and bool(bridge or agent_answer)
-        from_ext, from_trunk = own_ext, own_trunk
-    else:
-        to_ext, to_trunk, connected, agent_answer = own_ext, own_trunk, answer is not None, None
-        from_ext, from_trunk = None, False
-    key = v.get("cc_member_session_uuid") if side == "agent" else None
-    key = key or v.get("originating_leg_uuid") or v.get("originator") or (uuid if a_leg else v.get("call_uuid") or uuid)
+    ends = _ends(v, p, channels, a_leg, side, answer)
     cause = v.get("hangup_cause") or ""
     billsec = int(v.get("billsec") or 0)
-    if side == "member" and agent_answer:
-        billsec = max(0, round(end - agent_answer))  # the talk with the agent, not the whole answered time
+    if side == "member" and ends.agent_answer:
+        billsec = max(0, round(end - ends.agent_answer))  # the talk with the agent, not the whole answered time
     made = FsLeg(
-        key=key,
+        key=_call_key(v, uuid, a_leg, side),
         leg_id=uuid,
         where=where,
         start=start,
-        answer=agent_answer or answer,
+        answer=ends.agent_answer or answer,
         end=end,
         billsec=billsec,
         src=p.get("caller_id_number") or v.get("caller_id_number") or "",
         dst=p.get("destination_number") or v.get("destination_number") or "",
-        from_ext=from_ext,
-        from_trunk=from_trunk,
-        to_ext=to_ext,
-        to_trunk=to_trunk,
+        from_ext=ends.from_ext,
+        from_trunk=ends.from_trunk,
+        to_ext=ends.to_ext,
+        to_trunk=ends.to_trunk,
         context=p.get("context") or "",
-        connected=connected,
+        connected=ends.connected,
         outcome="answered" if answer is not None else CAUSES.get(cause, "failed"),
         queue=v.get("cc_queue") or None,
         did=None,
-        agent=agent if connected else None,
+        agent=agent if ends.connected else None,
         app=v.get("last_app") or ("callcenter" if side else "leg"),
         note=f"{p.get('chan_name') or uuid} ({cause or 'no cause'})",
         accountcode=v.get("accountcode") or "",
@@ -175,6 +163,38 @@ def leg(doc: dict, where: str, mapping: Mapping, channels: Channels) -> Leg:
     )
     made.hangup = SIDES.get(v.get("sip_hangup_disposition") or "")
     return made
+
+
+class _Ends(NamedTuple):
+    """Who is at each end of a leg, whether it reached someone, and when an agent answered a queue member."""
+
+    from_ext: str | None
+    from_trunk: bool
+    to_ext: str | None
+    to_trunk: bool
+    connected: bool
+    agent_answer: float | None
+
+
+def _ends(v: dict, p: dict, channels: Channels, a_leg: bool, side: str | None, answer: float | None) -> _Ends:
+    """An A leg (inbound) is the caller's channel, bridged to someone or not; a B leg is the channel called."""
+    own_ext, own_trunk = channels.freeswitch(p.get("chan_name") or "", v.get("sip_gateway_name"))
+    if not a_leg:
+        return _Ends(None, False, own_ext, own_trunk, answer is not None, None)
+    bridge = v.get("bridge_channel") or ""
+    to_ext, to_trunk = channels.freeswitch(bridge, None) if bridge else (None, False)
+    # a member leg is answered by an agent at cc_queue_answered_epoch, not when the IVR answered it
+    agent_answer = _epoch(v, "cc_queue_answered") if side == "member" else None
+    connected = answer is not None and bool(bridge or agent_answer)
+    return _Ends(own_ext, own_trunk, to_ext, to_trunk, connected, agent_answer)
+
+
+def _call_key(v: dict, uuid: str, a_leg: bool, side: str | None) -> str:
+    """The call a leg belongs to: an agent leg's member session, else the leg that originated it, else its own."""
+    key = v.get("cc_member_session_uuid") if side == "agent" else None
+    return (
+        key or v.get("originating_leg_uuid") or v.get("originator") or (uuid if a_leg else v.get("call_uuid") or uuid)
+    )
 
 
 def _agent(name: Any) -> str | None:

@@ -10,6 +10,7 @@ import pytest
 from callreport.record import FIELDS
 from callreport.repo.calls import JSON_FIELDS, UPSERT_FIELDS, _param
 from callreport.sources import asterisk, freeswitch, merge
+from callreport.sources.clock import clock
 from callreport.sources.legs import Rejected
 from callreport.sources.mapping import Mapping
 from callreport.sources.merge import _iso
@@ -33,7 +34,7 @@ def test_minute_clock_agrees_with_datetime_across_zone_changes(zone):
         + _seconds_around("2025-10-26 03:00:00", 65, 65)
         + ["2025-01-01 10:05:07.250000", "2025-01-01T10:05:59", "2025-01-01 10:05"]
     )
-    moment = asterisk._clock(Mapping(timezone=zone))
+    moment = clock(Mapping(timezone=zone))
     tz = ZoneInfo(zone)
     for text in texts * 2:  # the second pass answers from the caches
         when = datetime.fromisoformat(text)
@@ -45,7 +46,7 @@ def test_minute_clock_agrees_with_datetime_across_zone_changes(zone):
     "text", ["2025-01-01 10:05:60", "2025-01-01 10:05:1x", "2025-01-01 10:60:00", "1979-12-31 23:59:59"]
 )
 def test_minute_clock_rejects_what_datetime_rejects(text):
-    moment = asterisk._clock(Mapping())
+    moment = clock(Mapping())
     moment("2025-01-01 10:05:00")  # the minute is cached: a bad second must not borrow it
     with pytest.raises(ValueError):
         moment(text)
