@@ -25,8 +25,8 @@ from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Met
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from callreport import __version__, db
-from callreport.jobs import STATES
 from callreport.export.formats import FORMATS
+from callreport.jobs import STATES
 from callreport.repo import job_figures
 
 log = logging.getLogger("callreport.metrics")

@@ -69,7 +69,7 @@ def _fuzz_once(case: schemathesis.Case, who: str, use_real_id: bool, world: Worl
     started = time.monotonic()
     response = case.call(app=world.app)
     elapsed = time.monotonic() - started
-    # The response schemas are the documented bodies (callreport/responses.py): this checks them.
+    # The response schemas are the documented bodies (callreport/http/responses.py): this checks them.
     case.validate_response(response, excluded_checks=EXCLUDED_CHECKS)
     answer = check_answer(case.operation.path, response.status_code, response.headers, response.content, case.body)
     assert elapsed < MAX_SECONDS, f"{case.operation.path} took {elapsed:.2f}s"

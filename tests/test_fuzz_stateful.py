@@ -1,6 +1,6 @@
 """Stateful fuzzing: user A's calls follow the OpenAPI links, and every id A gets is replayed by others.
 
-Schemathesis walks the links the service documents (callreport/responses.py LINKS): an export's
+Schemathesis walks the links the service documents (callreport/http/responses.py LINKS): an export's
 requestId into exportStatus, changeTitle, exportCancel and its download; a list page's nextCursor
 into the next page (with the same filters) and its first callId into detail. Each requestId,
 callId and cursor A's answers hold is then replayed as B (same account, no ADMIN), B2 (ADMIN
@@ -141,7 +141,7 @@ def _machine(world: World, replayer: Replayer) -> type:
                 replayer.cursor(name, answer["nextCursor"], filters)
 
         def validate_response(self, response, case, additional_checks=None, **kwargs) -> None:
-            # The documented response schemas (callreport/responses.py) are checked here.
+            # The documented response schemas (callreport/http/responses.py) are checked here.
             case.validate_response(response, excluded_checks=EXCLUDED_CHECKS, transport_kwargs=kwargs or None)
 
     return AsUserA

@@ -1,6 +1,6 @@
 """Real answers of every endpoint, on both databases, validate against the schema the service documents.
 
-So the OpenAPI response schemas (callreport/responses.py) cannot drift from the code, and
+So the OpenAPI response schemas (callreport/http/responses.py) cannot drift from the code, and
 schemathesis' response checks (tests/test_fuzz*.py) check something real.
 """
 

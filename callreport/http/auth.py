@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
-from callreport import responses as R
 from callreport.actions import auth
 from callreport.actions.auth import LoginParams, LogoutParams
+from callreport.http import responses as R
 from callreport.http.contract import Params, PublicDep, metered
 from callreport.http.openapi import documented
 from callreport.http.wire import success

@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
-from callreport import responses as R
 from callreport.actions import calls
 from callreport.actions.calls import DetailParams, ListParams, SummaryParams
 from callreport.filters import CallFilter
+from callreport.http import responses as R
 from callreport.http.contract import IngesterDep, Params, ReaderDep, metered
 from callreport.http.openapi import documented
 from callreport.http.wire import success

@@ -7,11 +7,11 @@ from collections.abc import Callable
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
-from callreport import responses as R
 from callreport.actions import exports
 from callreport.actions.common import RequestIdParams
 from callreport.actions.exports import ExportParams, ListParams, TitleParams
 from callreport.export.formats import FORMATS, Format
+from callreport.http import responses as R
 from callreport.http.contract import Params, ReaderDep, metered
 from callreport.http.openapi import documented
 from callreport.http.wire import success

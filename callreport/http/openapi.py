@@ -12,7 +12,7 @@ from typing import Annotated, Any, Union
 
 from pydantic import BaseModel, Field
 
-from callreport.responses import LINKS, ErrorEnvelope
+from callreport.http.responses import LINKS, ErrorEnvelope
 
 CREDENTIALS_SCHEMA = {
     "ssid": {
