@@ -104,8 +104,7 @@ def _add_handlers(app: FastAPI) -> None:
             405: f"{request.method} is not allowed here; use {allow}.",
         }
         err = errors.InvalidParameters(detail.get(exc.status_code, str(exc.detail)))
-        err.http_status = exc.status_code
-        response = error_response(err)
+        response = error_response(err.with_status(exc.status_code))
         if exc.status_code == 405:  # §1: a 405 carries Allow
             response.headers["allow"] = allow
         return response

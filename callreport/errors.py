@@ -20,6 +20,11 @@ class ApiError(Exception):
         if code is not None:
             self.code = code
 
+    def with_status(self, status: int) -> ApiError:
+        """This error answered with another HTTP status (the API's own outcomes are 200)."""
+        self.http_status = status
+        return self
+
     def body(self) -> dict:
         """The envelope: status, message, code and, when there is one, detail."""
         out: dict = {"status": "error", "message": self.message, "code": self.code}

@@ -39,10 +39,10 @@ def add_routes(app: FastAPI) -> None:
     async def metrics_endpoint(request: Request) -> Response:
         settings = app.state.settings
         if not settings.metrics:  # off: as if there were no such endpoint
-            return error_response(_status(errors.InvalidParameters(f"No endpoint at {request.url.path}."), 404))
+            return error_response(errors.InvalidParameters(f"No endpoint at {request.url.path}.").with_status(404))
         token = settings.metrics_token.get_secret_value() if settings.metrics_token else ""
         if token and not _bearer_matches(request.headers.get("authorization", ""), token):
-            response = error_response(_status(errors.InvalidToken("GET /metrics needs Authorization: Bearer."), 401))
+            response = error_response(errors.InvalidToken("GET /metrics needs Authorization: Bearer.").with_status(401))
             response.headers["www-authenticate"] = 'Bearer realm="metrics"'
             return response
         body = await run_in_threadpool(metrics.render, app.state.engine)
@@ -56,11 +56,6 @@ def _bearer_matches(header: str, token: str) -> bool:
     return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
 
 
-def _status(exc: errors.ApiError, status: int) -> errors.ApiError:
-    exc.http_status = status
-    return exc
-
-
 async def _readiness(state: Any) -> Response:
     database, storage = await asyncio.gather(
         _answers("database", _database(state.engine)),
@@ -71,7 +66,7 @@ async def _readiness(state: Any) -> Response:
         return json_response({"status": "ok"})
     detail = "; ".join(f"{name} unreachable" for name in down)
     exc = errors.DatabaseUnavailable(detail) if not database else errors.SomethingWentWrong(detail)
-    return error_response(_status(exc, 503))
+    return error_response(exc.with_status(503))
 
 
 def _database(engine: sa.Engine) -> Callable[[], None]:

@@ -31,7 +31,7 @@ async def freeswitch_push(request: Request) -> Response:
         try:
             raw = await read_body(request, state.settings.body_limit_bytes)
         except errors.ApiError as exc:
-            raise push.with_status(exc, 400) from None
+            raise exc.with_status(400) from None
         result = await run_in_threadpool(push.receive, state.engine, username, password, raw)
     except push.Unauthorized as exc:
         response = error_response(exc)
@@ -42,9 +42,9 @@ async def freeswitch_push(request: Request) -> Response:
     except Exception as exc:  # never a traceback: 503 tells FreeSWITCH to keep the CDR and retry
         if is_db_unavailable(exc):
             log.warning("freeswitch push: database unavailable: %s", exc.__class__.__name__)
-            return error_response(push.with_status(errors.DatabaseUnavailable(), 503))
+            return error_response(errors.DatabaseUnavailable().with_status(503))
         log.exception("freeswitch push failed")
-        return error_response(push.with_status(errors.SomethingWentWrong(), 503))
+        return error_response(errors.SomethingWentWrong().with_status(503))
     if push.prune_due():
         await run_in_threadpool(push.prune_legs, state.engine, state.settings.source_leg_retention_hours)
     return json_response({"status": "success", **result})

@@ -40,11 +40,6 @@ class Unauthorized(errors.InvalidToken):
     http_status = 401
 
 
-def with_status(exc: errors.ApiError, status: int) -> errors.ApiError:
-    exc.http_status = status
-    return exc
-
-
 def basic_credentials(header: str | None) -> tuple[str, str]:
     """(username, password) of an Authorization: Basic header, or Unauthorized."""
     scheme, _, value = (header or "").partition(" ")
@@ -94,9 +89,9 @@ def receive(engine: Engine, username: str, password: str, raw: bytes) -> dict:
         doc = freeswitch.document(raw)
         leg = freeswitch.leg(doc, "push", mapping, Channels(mapping))
     except freeswitch.BadDocument as exc:
-        raise with_status(errors.InvalidRequestData(f"The CDR {exc}."), 400) from None
+        raise errors.InvalidRequestData(f"The CDR {exc}.").with_status(400) from None
     if len(leg.key) > KEY_SIZE or len(leg.leg_id) > KEY_SIZE:
-        raise with_status(errors.InvalidRequestData("The CDR's uuid is longer than 255 characters."), 400)
+        raise errors.InvalidRequestData("The CDR's uuid is longer than 255 characters.").with_status(400)
     with db.writing(engine) as conn:
         _keep_leg(conn, source, leg.key, leg.leg_id, _slim(doc))
         outcome = _call(conn, source, leg.key, mapping)
