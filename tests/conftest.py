@@ -5,7 +5,6 @@ Tests isolate themselves by making their own accounts: nothing crosses accounts.
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Iterator
 
 import pytest
@@ -15,9 +14,9 @@ from fastapi.testclient import TestClient
 from callreport import db
 from callreport.app import create_app
 from callreport.settings import Settings
-from tests.factories import PG_ADMIN_URL, REQUIRE_PG, Tenant, make_tenant, pg_available
+from tests.factories import REQUIRE_PG, Tenant, fresh_pg_database, make_tenant, pg_available
 
-pytest_plugins = ["tests.fixtures.s3", "tests.fixtures.procs"]
+pytest_plugins = ["tests.fixtures.s3", "tests.fixtures.procs", "tests.fixtures.exports"]
 
 BACKENDS = ["sqlite", "postgresql"]
 # Every Settings() the suite makes: thousands of requests come from one TestClient address.
@@ -33,15 +32,8 @@ def pg_url() -> Iterator[str]:
         if REQUIRE_PG:
             pytest.fail(why + "; CI requires it (CALLREPORT_REQUIRE_POSTGRES=1)")
         pytest.skip(why + ": the PostgreSQL half of the suite is skipped")
-    name = f"callreport_test_{secrets.token_hex(4)}"
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-    yield url
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.dispose()
+    with fresh_pg_database("callreport_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -36,22 +36,36 @@ def pg_available() -> str | None:
         return f"PostgreSQL at {PG_ADMIN_URL} is not reachable ({exc.__class__.__name__})"
 
 
+@contextmanager
+def fresh_pg_database(prefix: str) -> Iterator[str]:
+    """The URL of a new, empty PostgreSQL database named prefix_<random>, dropped afterwards.
+
+    Without a PostgreSQL server the test is skipped, or failed when CI requires PostgreSQL. The drop
+    lets connections in again first (a test may have shut them out) and cuts any still open.
+    """
+    why = pg_available()
+    if why:
+        (pytest.fail if REQUIRE_PG else pytest.skip)(why)
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
 def private_database_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Yield the URL of a fresh database of that backend; resume the generator to drop it."""
     if backend == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('private') / 'private.db'}"
         return
-    why = pg_available()
-    if why:
-        pytest.skip(why)
-    name = f"callreport_private_{secrets.token_hex(4)}"
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.dispose()
+    with fresh_pg_database("callreport_private") as url:
+        yield url
 
 
 @dataclass

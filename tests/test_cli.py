@@ -24,7 +24,7 @@ from callreport.app import create_app
 from callreport.cli import app as cli_app
 from callreport.models import accounts, calls, users
 from callreport.settings import Settings
-from tests.factories import PG_ADMIN_URL, call, pg_available
+from tests.factories import call, fresh_pg_database
 from tests.fixtures.procs import serving
 from tests.fixtures.s3 import free_port
 
@@ -51,20 +51,9 @@ class Cli:
 
 
 def _fresh_pg() -> Iterator[str]:
-    why = pg_available()
-    if why:
-        pytest.skip(why)
-    name = f"callreport_cli_{secrets.token_hex(4)}"
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
+    with fresh_pg_database("callreport_cli") as url:
         # The plain postgresql:// form users write; the service picks the driver.
-        yield "postgresql://" + PG_ADMIN_URL.split("://", 1)[1].rsplit("/", 1)[0] + "/" + name
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+        yield "postgresql://" + url.split("://", 1)[1]
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])

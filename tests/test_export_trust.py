@@ -11,29 +11,15 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from fastapi.testclient import TestClient
 
 from callreport import auth, db
 from callreport.models import export_requests, users
 from callreport.repo import exports as exports_repo
 from callreport.repo import leases
-from callreport.settings import Settings
-from tests.export_stack import FILE_NOT_EXISTS, Calls, Stack, make_calls
-from tests.factories import Tenant, make_tenant
+from tests.export_stack import FILE_NOT_EXISTS, Calls, Stack
+from tests.factories import Tenant, fresh_pg_database, make_tenant
 
 CAP = 10  # CALLREPORT_MAX_ACTIVE_EXPORTS by default (API.md §7)
-
-
-@pytest.fixture
-def stack(client: TestClient, engine: sa.Engine, settings: Settings, local_storage: Any) -> Stack:
-    """The session's app on local storage."""
-    return Stack(client, local_storage, engine, settings)
-
-
-@pytest.fixture(scope="module")
-def calls(client: TestClient, engine: sa.Engine) -> Calls:
-    """An account with records, per backend."""
-    return make_calls(client, engine)
 
 
 def unknown_everywhere(stack: Stack, viewer: Tenant, done: str, pending: str) -> None:
@@ -180,21 +166,13 @@ def test_claims_take_turns_between_accounts(stack: Stack, engine: sa.Engine, fin
 
 
 @pytest.fixture
-def fresh_url(backend: str, database_url: str, tmp_path) -> Any:
+def fresh_url(backend: str, tmp_path) -> Any:
     """An empty database on the current backend, dropped afterwards."""
     if backend == "sqlite":
         yield f"sqlite:///{tmp_path / 'fresh.db'}"
         return
-    admin = sa.create_engine(database_url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
-    name = database_url.rsplit("/", 1)[1] + "_0005"
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield database_url.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+    with fresh_pg_database("callreport_0005") as url:
+        yield url
 
 
 def test_migration_0005_fills_existing_requests_from_their_params(fresh_url: str) -> None:

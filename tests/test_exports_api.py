@@ -39,7 +39,6 @@ from tests.export_stack import (
     MEDIA,
     Calls,
     Stack,
-    make_calls,
     stored,
 )
 from tests.factories import make_tenant
@@ -51,12 +50,6 @@ REQUEST_FIELDS = {
 }  # fmt: skip
 
 
-@pytest.fixture
-def stack(client: TestClient, engine: sa.Engine, settings: Any, local_storage: Any) -> Stack:
-    """The session's app on local storage."""
-    return Stack(client, local_storage, engine, settings)
-
-
 @pytest.fixture(params=["local", "s3"])
 def any_stack(request: pytest.FixtureRequest, stack: Stack, engine: sa.Engine, settings: Any) -> Iterator[Stack]:
     """The app on local storage, then on S3 (moto)."""
@@ -66,12 +59,6 @@ def any_stack(request: pytest.FixtureRequest, stack: Stack, engine: sa.Engine, s
     storage = request.getfixturevalue("s3_storage")
     with TestClient(create_app(settings, engine=engine, storage=storage)) as c:
         yield Stack(c, storage, engine, settings)
-
-
-@pytest.fixture(scope="module")
-def calls(client: TestClient, engine: sa.Engine) -> Calls:
-    """The module's account with records, per backend."""
-    return make_calls(client, engine)
 
 
 def disposition_name(header: str) -> tuple[str, str | None]:

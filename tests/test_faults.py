@@ -14,7 +14,6 @@ import hashlib
 import io
 import os
 import re
-import secrets
 import shutil
 import signal
 import socket
@@ -39,7 +38,7 @@ from callreport.storage import StorageError
 from callreport.storage.local import LocalStorage
 from callreport.storage.s3 import S3Storage
 from callreport.worker import Worker
-from tests.factories import PG_ADMIN_URL, REQUIRE_PG, Tenant, call, make_tenant, pg_available
+from tests.factories import Tenant, call, fresh_pg_database, make_tenant
 from tests.fixtures.outages import database_away
 from tests.fixtures.procs import WorkerProcess
 from tests.fixtures.s3 import unique_bucket
@@ -98,20 +97,8 @@ def fresh_database(backend: str, folder: Path) -> Iterator[str]:
     if backend == "sqlite":
         yield f"sqlite:///{folder / 'faults.db'}"
         return
-    why = pg_available()
-    if why:
-        (pytest.fail if REQUIRE_PG else pytest.skip)(why)
-    name = f"callreport_faults_{secrets.token_hex(4)}"
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+    with fresh_pg_database("callreport_faults") as url:
+        yield url
 
 
 class Sites:

@@ -18,22 +18,10 @@ from callreport.repo import leases
 from callreport.settings import Settings
 from callreport.storage import StorageError
 from tests.export_data import ingest, make_records, parse_csv
-from tests.export_stack import FILE_NOT_EXISTS, Calls, Stack, make_calls, stored
+from tests.export_stack import FILE_NOT_EXISTS, Calls, Stack, stored
 from tests.factories import make_tenant
 
 BIG = 4500  # rows: three of the writers' progress batches, so a cancel lands mid-file
-
-
-@pytest.fixture
-def stack(client: TestClient, engine: sa.Engine, settings: Settings, local_storage: Any) -> Stack:
-    """The session's app on local storage."""
-    return Stack(client, local_storage, engine, settings)
-
-
-@pytest.fixture(scope="module")
-def calls(client: TestClient, engine: sa.Engine) -> Calls:
-    """An account with records, per backend."""
-    return make_calls(client, engine)
 
 
 @pytest.fixture(scope="module")

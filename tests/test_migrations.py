@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from callreport import db
+from tests.factories import fresh_pg_database
 
 
 def test_schema_is_at_head_with_its_indexes(engine: sa.Engine) -> None:
@@ -27,25 +28,16 @@ def test_schema_is_at_head_with_its_indexes(engine: sa.Engine) -> None:
 
 
 @pytest.mark.slow  # migrating processes at once: ~3.7 s
-def test_concurrent_migrations_on_a_fresh_postgres_database(pg_url: str) -> None:
-    admin = sa.create_engine(pg_url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
-    name = pg_url.rsplit("/", 1)[1] + "_mig"
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = pg_url.rsplit("/", 1)[0] + "/" + name
-    code = "import sys; from callreport import db; db.migrate(db.make_engine(sys.argv[1]))"
-    # Processes, as real concurrent starts are (Alembic's context is process-global).
-    procs = [subprocess.Popen([sys.executable, "-c", code, url], stderr=subprocess.PIPE) for _ in range(4)]
-    failures = [p.stderr.read().decode() for p in procs if p.wait(120) != 0]
-    try:
+def test_concurrent_migrations_on_a_fresh_postgres_database() -> None:
+    with fresh_pg_database("callreport_mig") as url:
+        code = "import sys; from callreport import db; db.migrate(db.make_engine(sys.argv[1]))"
+        # Processes, as real concurrent starts are (Alembic's context is process-global).
+        procs = [subprocess.Popen([sys.executable, "-c", code, url], stderr=subprocess.PIPE) for _ in range(4)]
+        failures = [p.stderr.read().decode() for p in procs if p.wait(120) != 0]
         assert failures == []
         eng = db.make_engine(url)
         assert "calls" in sa.inspect(eng).get_table_names()
         eng.dispose()
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 def test_analyze_leaves_statistics(engine: sa.Engine, tenant) -> None:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import re
 import secrets
-from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -16,7 +14,8 @@ from fastapi.testclient import TestClient
 from callreport import db
 from callreport.app import create_app
 from callreport.repo import calls as calls_repo
-from tests.factories import PG_ADMIN_URL, call, make_tenant, pg_available
+from tests.factories import call, fresh_pg_database, make_tenant
+from tests.fixtures.outages import database_away
 
 MIB = 1 << 20
 CORS = {
@@ -448,43 +447,18 @@ def test_unreachable_database_is_1010(settings, local_storage):
     dead.dispose()
 
 
-@contextlib.contextmanager
-def fresh_pg_database() -> Iterator[tuple[str, sa.Engine]]:
-    """A new, migrated PostgreSQL database (name, admin engine); dropped afterwards."""
-    why = pg_available()
-    if why:
-        pytest.skip(why)
-    name = f"callreport_t_{secrets.token_hex(4)}"
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield name, admin
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
-
-
 def test_database_outage_is_1010_and_the_app_recovers_without_restart(settings, local_storage):
-    with fresh_pg_database() as (name, admin):
-        engine = db.make_engine(PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name)
+    with fresh_pg_database("callreport_t") as url:
+        engine = db.make_engine(url)
         db.migrate(engine)
         t = make_tenant(engine)
         app = create_app(settings, engine=engine, storage=local_storage)
         with TestClient(app) as c:
             assert call(c, "reportCount", t.creds) == {"status": "success", "count": 0}
-            with admin.connect() as conn:
-                conn.exec_driver_sql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
-                conn.exec_driver_sql(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
-                )
-            down = {"status": "error", "message": "Error in DB connect", "code": 1010}
-            assert call(c, "reportCount", t.creds) == down
-            assert call(c, "list", t.creds) == down
-            with admin.connect() as conn:
-                conn.exec_driver_sql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+            with database_away(engine):
+                down = {"status": "error", "message": "Error in DB connect", "code": 1010}
+                assert call(c, "reportCount", t.creds) == down
+                assert call(c, "list", t.creds) == down
             assert call(c, "reportCount", t.creds) == {"status": "success", "count": 0}
             assert call(c, "list", t.creds)["status"] == "success"
         engine.dispose()
