@@ -34,6 +34,10 @@ SECURITY_HEADERS = {
     "strict-transport-security": "max-age=15724800; includeSubDomains",
 }
 CREDENTIAL_FIELDS = ("ssid", "userId", "token")
+# Encoded once: the middleware adds them to every response.
+_SECURITY = [(k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+_CORS = [(k.encode(), v.encode()) for k, v in CORS_HEADERS.items()]
+_FORCED = {k for k, _ in _SECURITY}
 
 
 def weak_etag(body: bytes) -> str:
@@ -98,22 +102,21 @@ class ContractMiddleware:
         for key, value in scope.get("headers", []):
             if key == b"origin":
                 origin = value.decode("latin-1")
-        always = [(k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+        always = _SECURITY
         if api:  # §10: CORS only under /api/; the console's pages are for its own origin alone
-            always += [(k.encode(), v.encode()) for k, v in CORS_HEADERS.items()]
-            always += [(b"access-control-allow-origin", (origin or "*").encode("latin-1")), (b"vary", b"Origin")]
+            always = [*_SECURITY, *_CORS, (b"access-control-allow-origin", (origin or "*").encode("latin-1"))]
+            always.append((b"vary", b"Origin"))
         if api and scope["method"] == "OPTIONS":
             await send({"type": "http.response.start", "status": 204, "headers": always})
             await send({"type": "http.response.body", "body": b""})
             return
 
         held: list[Message] = []
-        forced = {k.encode() for k in SECURITY_HEADERS}
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 # The security headers win over a handler's own (a FileResponse's, say); the rest fill in.
-                own = [(k, v) for k, v in message.get("headers", []) if k.lower() not in forced]
+                own = [(k, v) for k, v in message.get("headers", []) if k.lower() not in _FORCED]
                 names = {k.lower() for k, _ in own}
                 extra = [(k, v) for k, v in always if k not in names]
                 message = {**message, "headers": own + extra}
