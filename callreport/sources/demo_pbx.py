@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -32,14 +32,17 @@ PLAN = (("queue", 40), ("transfer", 8), ("abandoned", 12), ("direct", 10), ("out
 
 
 def _calls(n: int, days: int, zone: ZoneInfo, seed: int = 0) -> Iterator[tuple[int, str, int, random.Random]]:
-    """(number, what happened, start epoch, rng) for n calls in business hours over days up to now."""
+    """(number, what happened, start epoch, rng) for n calls in business hours (09:00 to 18:00) of the
+    last `days` days whose business hours are over, so all n are in the past whatever the time of day."""
     rng = random.Random(seed)
     kinds = [k for k, w in PLAN for _ in range(w)]
-    now = int(time.time())
-    today = datetime.fromtimestamp(now, zone).replace(hour=9, minute=0, second=0, microsecond=0)
-    first = int(today.timestamp()) - (days - 1) * 86400
+    local = datetime.fromtimestamp(time.time(), zone)
+    last = local.replace(hour=9, minute=0, second=0, microsecond=0)
+    if local.hour < 18:  # today's business hours are not over: the last full day is yesterday
+        last -= timedelta(days=1)
+    first = int(last.timestamp()) - (days - 1) * 86400
     starts = sorted(first + d * 86400 + rng.randint(0, 9 * 3600) for d in range(days) for _ in range(n // days + 1))
-    for i, start in enumerate(s for s in starts[:n] if s < now):
+    for i, start in enumerate(starts[:n]):
         yield i, rng.choice(kinds), start, rng
 
 
@@ -99,8 +102,10 @@ def write_freeswitch(folder: Path, n: int, days: int, zone: ZoneInfo) -> Path:
             answered = kind == "out-answered"
             end = t + ring + (talk if answered else 0)
             cause = causes.get(kind, "NORMAL_CLEARING")
+            # Dialled from an agent's phone: FreeSWITCH's internal context, "default" (not "public", for trunks).
             docs = [_fs(a, t, t + ring if answered else 0, end, f"sofia/internal/{agent}@10.0.0.2", "inbound", agent,
-                        customer, bridge=f"sofia/gateway/carrier/{customer}", hangup_cause=cause)]  # fmt: skip
+                        customer, bridge=f"sofia/gateway/carrier/{customer}", hangup_cause=cause,
+                        context="default")]  # fmt: skip
         else:
             answered = kind != "abandoned"
             end = t + ring + (talk if answered else rng.randint(5, 90))
@@ -122,7 +127,7 @@ def write_freeswitch(folder: Path, n: int, days: int, zone: ZoneInfo) -> Path:
     return target
 
 
-def _fs(uuid, start, answer, end, chan, direction, cid, dest, bridge=None, **variables) -> dict:
+def _fs(uuid, start, answer, end, chan, direction, cid, dest, bridge=None, context="public", **variables) -> dict:
     v = {"uuid": uuid, "direction": direction, "start_epoch": str(start), "answer_epoch": str(answer),
          "end_epoch": str(end), "billsec": str(end - answer if answer else 0), "hangup_cause": "NORMAL_CLEARING",
          "accountcode": "demo"}  # fmt: skip
@@ -134,7 +139,7 @@ def _fs(uuid, start, answer, end, chan, direction, cid, dest, bridge=None, **var
         "chan_name": chan,
         "caller_id_number": cid,
         "destination_number": dest,
-        "context": "public",
+        "context": context,
     }
     return {"variables": v, "callflow": [{"caller_profile": profile}], "channel_data": {"direction": direction}}
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 import pytest
 import sqlalchemy as sa
 
 from callreport.models import calls
+from callreport.sources import demo_pbx
 from tests.factories import call, make_tenant
 from tests.sources.helpers import OUTBOUND, Cli, corpus
 
@@ -118,6 +122,18 @@ def test_unknown_account_and_missing_file_are_errors(cli, engine, tmp_path):
     path = tmp_path / "Master.csv"
     path.write_text(OUTBOUND[0])
     assert "no account" in cli.run("import", "asterisk-csv", str(path), "--account", "x" * 24, code=1)["message"]
+
+
+@pytest.mark.parametrize("hour", [0, 8, 9, 12, 17, 18, 23])
+def test_the_pbx_demo_makes_every_call_asked_for_in_business_hours_past_at_any_time_of_day(monkeypatch, hour):
+    zone = ZoneInfo("Asia/Kolkata")
+    now = datetime(2026, 12, 2, hour, 30, tzinfo=zone).timestamp()
+    monkeypatch.setattr(demo_pbx.time, "time", lambda: now)
+    starts = [start for _, _, start, _ in demo_pbx._calls(300, 3, zone)]
+    assert len(starts) == 300 and max(starts) < now
+    local = [datetime.fromtimestamp(t, zone) for t in starts]
+    assert all(9 * 60 <= t.hour * 60 + t.minute <= 18 * 60 for t in local)
+    assert len({t.date() for t in local}) == 3
 
 
 @pytest.mark.parametrize("pbx", ["asterisk", "freeswitch"])
